@@ -1,0 +1,144 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class BotType(models.TextChoices):
+    CHAT = "chat", "Chat (multi-turn, with history)"
+    COMPLETION = "completion", "Completion (single turn)"
+
+
+class StepType(models.TextChoices):
+    MESSAGE = "message", "Message"
+    QUESTION = "question", "Question"
+    CONDITION = "condition", "Condition"
+    API_CALL = "api_call", "API call"
+    LLM = "llm", "LLM reply"
+
+
+class Bot(models.Model):
+    """A chatbot: which model answers, how, and with which system prompt."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bots"
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    bot_type = models.CharField(max_length=20, choices=BotType.choices, default=BotType.CHAT)
+    model = models.CharField(max_length=100, default="gpt-4o-mini", help_text="LLM model name.")
+    temperature = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Sampling temperature, 0 to 2.",
+    )
+    max_tokens = models.PositiveIntegerField(
+        default=1024,
+        validators=[MinValueValidator(1), MaxValueValidator(32768)],
+        help_text="Upper bound on the reply length in tokens.",
+    )
+    system_prompt = models.TextField(blank=True, max_length=20000)
+    is_active = models.BooleanField(default=True, help_text="Visitors can chat with active bots.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=2),
+                name="bot_temperature_0_2",
+                violation_error_message="Temperature must be between 0 and 2.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_tokens__gte=1),
+                name="bot_max_tokens_positive",
+                violation_error_message="max_tokens must be positive.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Scenario(models.Model):
+    """A scripted flow of steps a bot runs with its visitors."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="scenarios")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    initial_step = models.ForeignKey(
+        "Step", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["bot_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot"],
+                condition=Q(is_active=True),
+                name="one_active_scenario_per_bot",
+                violation_error_message="This bot already has an active scenario.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.initial_step_id and not Step.objects.filter(
+            pk=self.initial_step_id, scenario_id=self.pk
+        ).exists():
+            raise ValidationError(
+                {"initial_step": "The initial step must belong to this scenario."},
+                code="wrong_scenario",
+            )
+
+
+class Step(models.Model):
+    """One step of a scenario; `content` is validated per `step_type` (bots.content)."""
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=100, help_text="Unique in the scenario; targets use it.")
+    step_type = models.CharField(max_length=20, choices=StepType.choices)
+    content = models.JSONField(default=dict, blank=True)
+    order = models.PositiveIntegerField(default=0)
+    next_step = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["scenario_id", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scenario", "order"],
+                name="unique_step_order_per_scenario",
+                violation_error_message="Another step of this scenario has this order.",
+            ),
+            models.UniqueConstraint(
+                fields=["scenario", "name"],
+                name="unique_step_name_per_scenario",
+                violation_error_message="Another step of this scenario has this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.name}"
+
+    def clean(self) -> None:
+        from bots.content import validate_step_content
+
+        if self.next_step_id and (
+            self.next_step_id == self.pk
+            or not Step.objects.filter(pk=self.next_step_id, scenario_id=self.scenario_id).exists()
+        ):
+            raise ValidationError(
+                {"next_step": "The next step must be another step of the same scenario."},
+                code="wrong_scenario",
+            )
+        if self.step_type in StepType.values:
+            self.content = validate_step_content(self.step_type, self.content)

@@ -1,0 +1,111 @@
+"""Writes on bots, scenarios and steps. Every write validates with full_clean()."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+
+from bots.models import Bot, Scenario, Step
+from bots.selectors import bot_list, scenario_list, step_list
+from server.exceptions import NotFound
+
+
+def _get_visible(queryset, pk: int, label: str):
+    obj = queryset.select_for_update().filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"{label} not found.")
+    return obj
+
+
+def _apply(obj, data: dict[str, Any]):
+    for field, value in data.items():
+        setattr(obj, field, value)
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+@transaction.atomic
+def bot_create(*, owner, **data: Any) -> Bot:
+    """Create a bot owned by `owner`."""
+    return _apply(Bot(owner=owner), data)
+
+
+@transaction.atomic
+def bot_update(*, user, bot_id: int, **data: Any) -> Bot:
+    return _apply(_get_visible(bot_list(user=user), bot_id, "Bot"), data)
+
+
+@transaction.atomic
+def bot_delete(*, user, bot_id: int) -> Bot:
+    bot = _get_visible(bot_list(user=user), bot_id, "Bot")
+    bot.delete()
+    bot.pk = bot_id
+    return bot
+
+
+@transaction.atomic
+def scenario_create(*, user, bot_id: int, **data: Any) -> Scenario:
+    """Create a scenario under one of `user`'s bots (initial_step is set by update)."""
+    bot = _get_visible(bot_list(user=user), bot_id, "Bot")
+    return _apply(Scenario(bot=bot), data)
+
+
+@transaction.atomic
+def scenario_update(*, user, scenario_id: int, **data: Any) -> Scenario:
+    scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
+    return _apply(scenario, data)
+
+
+@transaction.atomic
+def scenario_delete(*, user, scenario_id: int) -> Scenario:
+    scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
+    scenario.delete()
+    scenario.pk = scenario_id
+    return scenario
+
+
+@transaction.atomic
+def step_create(*, user, scenario_id: int, **data: Any) -> Step:
+    """Create a step; without an `order` it goes after the last one."""
+    scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
+    if data.get("order") is None:
+        last = scenario.steps.aggregate(last=Max("order"))["last"]
+        data["order"] = 0 if last is None else last + 1
+    return _apply(Step(scenario=scenario), data)
+
+
+@transaction.atomic
+def step_update(*, user, step_id: int, **data: Any) -> Step:
+    return _apply(_get_visible(step_list(user=user), step_id, "Step"), data)
+
+
+@transaction.atomic
+def step_delete(*, user, step_id: int) -> Step:
+    step = _get_visible(step_list(user=user), step_id, "Step")
+    step.delete()
+    step.pk = step_id
+    return step
+
+
+@transaction.atomic
+def steps_reorder(*, user, scenario_id: int, step_ids: Sequence[int]) -> Scenario:
+    """Give the scenario's steps the orders 0..n-1 following `step_ids`.
+
+    `step_ids` must list every step of the scenario exactly once. Orders are first moved
+    past the current maximum so the unique (scenario, order) constraint holds throughout.
+    """
+    scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
+    steps = scenario.steps.select_for_update()
+    current = set(steps.values_list("pk", flat=True))
+    if len(step_ids) != len(set(step_ids)) or set(step_ids) != current:
+        raise ValidationError(
+            {"step_ids": "List every step of the scenario exactly once."}, code="invalid"
+        )
+    offset = (steps.aggregate(last=Max("order"))["last"] or 0) + len(step_ids) + 1
+    steps.update(order=F("order") + offset)
+    for position, pk in enumerate(step_ids):
+        Step.objects.filter(pk=pk).update(order=position)
+    return scenario

@@ -1,0 +1,88 @@
+from django.db import models
+from django.db.models import Q
+
+from bots.models import Bot, Scenario, Step
+
+
+class Conversation(models.Model):
+    """A visitor's chat with a bot (was BotExecution in the REST backend)."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
+    scenario = models.ForeignKey(
+        Scenario, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    user_session = models.CharField(
+        max_length=200, blank=True, help_text="A label the client chose for the visitor."
+    )
+    current_step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    variables = models.JSONField(default=dict, blank=True)
+    is_completed = models.BooleanField(default=False)
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["bot", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} with {self.bot}"
+
+
+class MessageRole(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+    SYSTEM = "system", "System"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+ACTIVE_STATUSES = (MessageStatus.PENDING, MessageStatus.STREAMING)
+
+
+class Message(models.Model):
+    """One message of a conversation (was an entry of the JSON conversation_history)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=20, choices=MessageRole.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+    )
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    is_read = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            models.Index(
+                fields=["status"], name="message_active_idx", condition=Q(status__in=ACTIVE_STATUSES)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status not in ACTIVE_STATUSES

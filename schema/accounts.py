@@ -1,0 +1,100 @@
+"""Who am I, session login/logout and API tokens."""
+
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.contrib.auth import authenticate, login, logout
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from strawberry import auto, relay
+
+from accounts import models, services
+from schema.bots.types import User
+from schema.common import pk_from_global_id
+from schema.context import Info
+
+
+@strawberry_django.type(models.ApiToken)
+class ApiToken(relay.Node):
+    name: auto
+    prefix: auto
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        user = info.context.get_user()
+        return queryset.filter(user=user)
+
+
+@strawberry.type
+class CreatedApiToken:
+    token: ApiToken
+    secret: str = strawberry.field(description="The bearer token. Shown once: store it now.")
+
+
+@strawberry.input
+class LoginInput:
+    username: str
+    password: str
+
+
+@strawberry.input
+class CreateApiTokenInput:
+    name: str
+
+
+@strawberry.input
+class RevokeApiTokenInput:
+    id: relay.GlobalID
+
+
+def _http_request(info: Info) -> HttpRequest:
+    request = info.context.request
+    if not isinstance(request, HttpRequest):
+        raise ValidationError("Log in over HTTP, not over the websocket.", code="http_only")
+    return request
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry_django.field(description="The authenticated user, or null.")
+    def me(self, info: Info) -> User | None:
+        user = info.context.user
+        return user if user.is_authenticated else None
+
+    @strawberry_django.field(description="Your API tokens (secrets are never shown again).")
+    def api_tokens(self, info: Info) -> list[ApiToken]:
+        return list(info.context.get_user().api_tokens.all())
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry_django.mutation(handle_django_errors=True)
+    def login(self, info: Info, input: LoginInput) -> User:
+        request = _http_request(info)
+        user = authenticate(request, username=input.username, password=input.password)
+        if user is None:
+            raise ValidationError("Invalid username or password.", code="invalid_credentials")
+        login(request, user)
+        info.context.user = user
+        return user
+
+    @strawberry_django.mutation
+    def logout(self, info: Info) -> bool:
+        request = _http_request(info)
+        was_authenticated = request.user.is_authenticated
+        logout(request)
+        return was_authenticated
+
+    @strawberry_django.mutation(handle_django_errors=True)
+    def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreatedApiToken:
+        token, secret = services.api_token_create(user=info.context.get_user(), name=input.name)
+        return CreatedApiToken(token=token, secret=secret)
+
+    @strawberry_django.mutation(handle_django_errors=True)
+    def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiToken:
+        token_id = pk_from_global_id(input.id, "ApiToken")
+        return services.api_token_revoke(user=info.context.get_user(), token_id=token_id)

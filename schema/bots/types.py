@@ -1,0 +1,149 @@
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
+from strawberry import auto, relay
+from strawberry.scalars import JSON
+from strawberry_django.relay import DjangoListConnection
+
+from bots import models
+from bots.selectors import bot_list, scenario_list, step_list
+from schema.common import is_top_level
+
+BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
+StepTypeEnum = strawberry.enum(models.StepType, name="StepType")
+
+
+def _visible(info, queryset, selector):
+    """Restrict a queryset to what the caller may see; anonymous top-level reads fail loudly."""
+    context = info.context
+    if not context.user.is_authenticated and is_top_level(info):
+        context.get_user(required=True)
+    return selector(user=context.user, queryset=queryset)
+
+
+@strawberry_django.type(get_user_model(), name="User")
+class User(relay.Node):
+    username: auto
+    email: auto
+    is_staff: auto
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        user = info.context.user
+        if not user.is_authenticated:
+            return queryset.none()
+        return queryset if user.is_staff else queryset.filter(pk=user.pk)
+
+
+@strawberry_django.filter_type(models.Bot)
+class BotFilter:
+    is_active: auto
+    bot_type: BotTypeEnum | None
+
+    @strawberry_django.filter_field
+    def owner(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}owner_id": value.node_id})
+
+    @strawberry_django.filter_field(description="Case-insensitive search in name and description.")
+    def search(self, value: str, prefix: str) -> Q:
+        return Q(**{f"{prefix}name__icontains": value}) | Q(
+            **{f"{prefix}description__icontains": value}
+        )
+
+
+@strawberry_django.order_type(models.Bot)
+class BotOrder:
+    name: auto
+    created_at: auto
+    updated_at: auto
+    temperature: auto
+
+
+@strawberry_django.filter_type(models.Scenario)
+class ScenarioFilter:
+    is_active: auto
+
+    @strawberry_django.filter_field
+    def bot(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}bot_id": value.node_id})
+
+
+@strawberry_django.order_type(models.Scenario)
+class ScenarioOrder:
+    name: auto
+    created_at: auto
+
+
+@strawberry_django.filter_type(models.Step)
+class StepFilter:
+    step_type: StepTypeEnum | None
+
+    @strawberry_django.filter_field
+    def scenario(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}scenario_id": value.node_id})
+
+
+@strawberry_django.order_type(models.Step)
+class StepOrder:
+    order: auto
+    name: auto
+
+
+@strawberry_django.type(models.Bot, filters=BotFilter, ordering=BotOrder)
+class Bot(relay.Node):
+    """A chatbot owned by a user."""
+
+    name: auto
+    description: auto
+    bot_type: BotTypeEnum
+    model: auto
+    temperature: auto
+    max_tokens: auto
+    system_prompt: auto
+    is_active: auto
+    owner: User
+    created_at: datetime
+    updated_at: datetime
+    scenarios: DjangoListConnection["Scenario"] = strawberry_django.connection()
+    scenario_count: int = strawberry_django.field(annotate=Count("scenarios", distinct=True))
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        return _visible(info, queryset, bot_list)
+
+
+@strawberry_django.type(models.Scenario, filters=ScenarioFilter, ordering=ScenarioOrder)
+class Scenario(relay.Node):
+    """A scripted flow of steps."""
+
+    name: auto
+    description: auto
+    is_active: auto
+    bot: Bot
+    initial_step: "Step | None"
+    created_at: datetime
+    updated_at: datetime
+    steps: DjangoListConnection["Step"] = strawberry_django.connection()
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        return _visible(info, queryset, scenario_list)
+
+
+@strawberry_django.type(models.Step, filters=StepFilter, ordering=StepOrder)
+class Step(relay.Node):
+    """One step of a scenario; `content` depends on `stepType` (see the README)."""
+
+    name: auto
+    step_type: StepTypeEnum
+    content: JSON
+    order: auto
+    scenario: Scenario
+    next_step: "Step | None"
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        return _visible(info, queryset, step_list)

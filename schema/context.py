@@ -1,0 +1,38 @@
+"""The typed GraphQL context, the same shape over HTTP and websockets."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from strawberry.types import Info as _Info
+
+from server.exceptions import AuthenticationRequired
+
+
+@dataclass
+class Context:
+    request: Any
+    response: Any = None
+    user: Any = field(default_factory=AnonymousUser)
+    # A visitor's chat token (X-Chat-Token header or connection_init `chatToken`).
+    chat_token: str | None = None
+    ws: Any = None
+    connection_params: Any = None
+    # Per-request caches (e.g. conversations a chat token unlocks).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        # Strawberry's docs and helpers use info.context["ws"] / ["request"].
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def get_user(self, *, required: bool = True):
+        """The authenticated user; raises AuthenticationRequired when required and anonymous."""
+        if required and not self.user.is_authenticated:
+            raise AuthenticationRequired()
+        return self.user
+
+
+Info = _Info[Context, None]

@@ -1,0 +1,24 @@
+import strawberry
+import strawberry_django
+from strawberry.tools import merge_types
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from schema.accounts import AccountMutation, AccountQuery
+from schema.bots.mutations import BotMutation
+from schema.bots.queries import BotQuery
+from schema.system import SystemQuery
+
+
+@strawberry.type
+class NodeQuery:
+    node: strawberry.relay.Node | None = strawberry_django.node()
+
+
+Query = merge_types("Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery))
+Mutation = merge_types("Mutation", (AccountMutation, BotMutation))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[DjangoOptimizerExtension],
+)

@@ -1,0 +1,28 @@
+"""ASGI entry point: Django for HTTP (GraphQL included), GraphQL websockets at /graphql."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
+django_asgi_app = get_asgi_application()
+
+# Models and the schema may only be imported once Django is set up.
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from schema import schema  # noqa: E402
+from server.graphql_ws import GraphQLWSConsumer  # noqa: E402
+from server.origins import OriginValidator  # noqa: E402
+
+websocket_urlpatterns = [
+    re_path(r"^graphql/?$", GraphQLWSConsumer.as_asgi(schema=schema)),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

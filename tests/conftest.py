@@ -1,0 +1,58 @@
+import pytest
+from django.test import Client
+
+from accounts.services import api_token_create
+from tests.factories import PASSWORD, BotFactory, UserFactory
+from tests.graphql_client import GraphQLClient
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="owner")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="other")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staff", is_staff=True)
+
+
+@pytest.fixture
+def anon_gql(db) -> GraphQLClient:
+    return GraphQLClient()
+
+
+def bearer_client(user) -> GraphQLClient:
+    _, secret = api_token_create(user=user, name="tests")
+    return GraphQLClient(headers={"Authorization": f"Bearer {secret}"})
+
+
+def session_client(user) -> GraphQLClient:
+    client = Client(enforce_csrf_checks=True)
+    assert client.login(username=user.username, password=PASSWORD)
+    client.get("/graphql", headers={"Accept": "text/html"})  # sets the csrftoken cookie
+    return GraphQLClient(client, headers={"X-CSRFToken": client.cookies["csrftoken"].value})
+
+
+@pytest.fixture
+def owner_gql(owner) -> GraphQLClient:
+    return bearer_client(owner)
+
+
+@pytest.fixture
+def other_gql(other_user) -> GraphQLClient:
+    return bearer_client(other_user)
+
+
+@pytest.fixture
+def staff_gql(staff) -> GraphQLClient:
+    return bearer_client(staff)
+
+
+@pytest.fixture
+def bot(owner):
+    return BotFactory(owner=owner, name="Support bot")
