@@ -68,6 +68,7 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     is_read = models.BooleanField(default=False)
+    stop_requested = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,7 +77,9 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at"]),
             models.Index(
-                fields=["status"], name="message_active_idx", condition=Q(status__in=ACTIVE_STATUSES)
+                fields=["status"],
+                name="message_active_idx",
+                condition=Q(status__in=ACTIVE_STATUSES),
             ),
         ]
 

@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from conversations.sweeper import SweeperMiddleware  # noqa: E402
 from schema import schema  # noqa: E402
 from server.graphql_ws import GraphQLWSConsumer  # noqa: E402
 from server.origins import OriginValidator  # noqa: E402
@@ -20,9 +21,11 @@ websocket_urlpatterns = [
     re_path(r"^graphql/?$", GraphQLWSConsumer.as_asgi(schema=schema)),
 ]
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = SweeperMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -166,3 +166,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# --- Chat runtime (streaming, generation, limits) ---
+# Deltas published within this window are merged into one event (the first is sent at once).
+STREAM_COALESCE_MS = env.int("STREAM_COALESCE_MS", default=40)
+# Partial reply text is written to the database at this interval and at the end.
+STREAM_PERSIST_INTERVAL = env.float("STREAM_PERSIST_INTERVAL", default=0.5)
+# A generation touches its message at least this often; older active messages are orphans.
+GENERATION_HEARTBEAT = env.float("GENERATION_HEARTBEAT", default=2.0)
+GENERATION_STALE_AFTER = env.float("GENERATION_STALE_AFTER", default=10.0)
+# A subscriber with an unfinished reply and no event for this long re-checks the database.
+STREAM_WATCHDOG_SECONDS = env.float("STREAM_WATCHDOG_SECONDS", default=2.0)
+MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=4000)
+GENERATION_SWEEP_INTERVAL = env.float("GENERATION_SWEEP_INTERVAL", default=15.0)

@@ -83,8 +83,6 @@ class FakeOpenAI:
         mode: str | None = None,
         stall_seconds: float = 30.0,
     ) -> None:
-        if mode is not None and Mode.parse(mode) is None:
-            raise ValueError(f"Unknown fake OpenAI mode {mode!r}")
         self.reply = reply
         self.token_interval = token_interval
         self.mode = mode
@@ -99,7 +97,18 @@ class FakeOpenAI:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    @property
+    def mode(self) -> str | None:
+        """The failure mode of every request whose model names none (None: no failure)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str | None) -> None:
+        if mode is not None and Mode.parse(mode) is None:
+            raise ValueError(f"Unknown fake OpenAI mode {mode!r}")
+        self._mode = mode
 
     @property
     def base_url(self) -> str:
@@ -175,15 +184,18 @@ class FakeOpenAI:
         ready.set()
         await self._stopping.wait()
         server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # Abort rather than cancel: handlers then see a dead socket and return normally
+        # (Python 3.11's asyncio logs an error for cancelled connection handlers).
+        for writer in list(self._connections.values()):
+            writer.transport.abort()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
         await server.wait_closed()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             while (request := await _read_request(reader)) is not None:
                 if not await self._respond(request, writer):
@@ -191,7 +203,7 @@ class FakeOpenAI:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass  # the client went away or spoke garbage: just drop the connection
         finally:
-            self._connections.discard(task)
+            self._connections.pop(task, None)
             writer.close()
 
     async def _respond(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
@@ -241,11 +253,9 @@ class FakeOpenAI:
             self._streams.append(record)
         frame = _Frames(f"chatcmpl-fake-{next(self._ids)}", record.model)
         writer.write(_SSE_HEAD)
-        for index, token in enumerate(tokens + [None]):  # None: the point after the last token
+        for index, token in enumerate(tokens):
             if mode is not None and index == mode.arg:
                 return await self._fail_stream(writer, mode)
-            if token is None:
-                break
             if index and self.token_interval > 0:
                 await asyncio.sleep(self.token_interval)
             await _send_chunk(writer, frame.token(token))
@@ -253,6 +263,8 @@ class FakeOpenAI:
             record.first_token_at = record.first_token_at or time.perf_counter()
             with self._lock:
                 self.sent_tokens += 1
+        if mode is not None:  # n >= len(tokens): the failure comes after the last token
+            return await self._fail_stream(writer, mode)
         await _send_chunk(writer, frame.finish(finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             await _send_chunk(writer, frame.usage(_prompt_tokens(body), len(tokens)))

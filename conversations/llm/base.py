@@ -1,0 +1,78 @@
+"""The provider interface: what generation code needs from any LLM backend.
+
+A provider turns an `LLMRequest` into an async stream of `Chunk`s. Text chunks come
+first, in order; a final `Chunk(usage=...)` follows when the backend reports usage.
+Every failure surfaces as an `LLMError` whose `code` is one of `LLMErrorCode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    model: str
+    # Built by the caller: system prompt first, then history, then the last user message.
+    messages: tuple[ChatMessage, ...]
+    temperature: float = 0.7
+    max_tokens: int | None = None
+    # Free text about the bot (name, description) that the offline engine uses as context.
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    text: str = ""
+    usage: Usage | None = None
+
+
+class LLMErrorCode(StrEnum):
+    AUTH_FAILED = "auth_failed"
+    RATE_LIMITED = "rate_limited"
+    BAD_REQUEST = "bad_request"
+    UPSTREAM_ERROR = "upstream_error"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    STREAM_BROKEN = "stream_broken"
+    NOT_CONFIGURED = "not_configured"
+
+
+class LLMError(Exception):
+    """A provider failure, safe to show to users and store on a message.
+
+    `code` is a short snake_case `LLMErrorCode` value; `message` is human readable and
+    never contains credentials.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = LLMErrorCode(code)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"LLMError({self.code.value!r}, {self.message!r})"
+
+
+class Provider(Protocol):
+    name: str
+    description: str
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        """Stream the reply to `request`; raise `LLMError` on failure."""
+        ...

@@ -1,0 +1,168 @@
+"""Streaming chat completions from any OpenAI-compatible endpoint, via the openai SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from openai import AsyncOpenAI
+
+from .base import Chunk, LLMError, LLMErrorCode, LLMRequest, Usage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Upstream error bodies can be whole HTML pages from a proxy; keep messages readable.
+_MAX_UPSTREAM_MESSAGE = 300
+
+
+class ClientConfig(NamedTuple):
+    base_url: str
+    api_key: str
+    timeout: float
+    max_retries: int
+
+
+# One client (and so one connection pool) per config and per event loop: the SDK's
+# pooled connections belong to the loop that opened them, and tests, async_to_sync
+# threads and servers may each run their own loop. Entries vanish with their loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientConfig, AsyncOpenAI]]
+_clients = weakref.WeakKeyDictionary()
+
+
+def get_client(config: ClientConfig) -> AsyncOpenAI:
+    """Return the shared `AsyncOpenAI` client for `config` on the running event loop."""
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(config)
+    if client is None:
+        client = AsyncOpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+        )
+        per_loop[config] = client
+    return client
+
+
+def public_url(url: str) -> str:
+    """Return `url` without user info, query or fragment, fit for display."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+class OpenAIProvider:
+    """Provider for OpenAI and compatible APIs (YandexGPT, Ollama, vLLM…)."""
+
+    name = "openai"
+
+    def __init__(
+        self, *, api_key: str, base_url: str = "", timeout: float = 60.0, max_retries: int = 2
+    ) -> None:
+        self.config = ClientConfig(base_url or DEFAULT_BASE_URL, api_key, timeout, max_retries)
+        self.base_url = public_url(self.config.base_url)
+        self.description = f"OpenAI-compatible at {self.base_url}, model from the bot"
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
+        """Stream the completion as text chunks, then one usage chunk.
+
+        Raises `LLMError`; a stream that ends before a finish reason or usage arrived
+        is reported as `stream_broken` rather than passed off as a complete reply.
+        """
+        if not self.config.api_key:
+            raise LLMError(
+                LLMErrorCode.NOT_CONFIGURED,
+                "Set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible endpoint) "
+                "to use the openai provider.",
+            )
+        client = get_client(self.config)
+        try:
+            completion = await client.chat.completions.create(
+                model=request.model,
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                temperature=request.temperature,
+                max_tokens=openai.omit if request.max_tokens is None else request.max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.APIError as exc:
+            raise self._error(exc, started=False) from exc
+
+        finished = False
+        try:
+            async with completion:
+                async for event in completion:
+                    for choice in event.choices:
+                        if choice.delta and choice.delta.content:
+                            yield Chunk(text=choice.delta.content)
+                        finished = finished or choice.finish_reason is not None
+                    if event.usage is not None:
+                        finished = True
+                        yield Chunk(usage=_usage(event.usage))
+        except openai.APIError as exc:
+            raise self._error(exc, started=True) from exc
+        if not finished:
+            raise LLMError(
+                LLMErrorCode.STREAM_BROKEN,
+                f"The stream from {self.base_url} ended before the reply was complete.",
+            )
+
+    def _error(self, exc: openai.APIError, *, started: bool) -> LLMError:
+        detail = self._upstream_message(exc)
+        if isinstance(exc, openai.APIStatusError):
+            code = next(
+                (code for classes, code in _STATUS_ERRORS if isinstance(exc, classes)),
+                LLMErrorCode.UPSTREAM_ERROR,
+            )
+            return LLMError(code, f"{_STATUS_TEXT[code]} (HTTP {exc.status_code}: {detail})")
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(
+                LLMErrorCode.TIMEOUT,
+                f"{self.base_url} did not answer within {self.config.timeout:g} s.",
+            )
+        if started:
+            return LLMError(LLMErrorCode.STREAM_BROKEN, f"The stream broke off: {detail}")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(
+                LLMErrorCode.CONNECTION_ERROR, f"Could not connect to {self.base_url}: {detail}"
+            )
+        return LLMError(LLMErrorCode.UPSTREAM_ERROR, f"Unexpected answer: {detail}")
+
+    def _upstream_message(self, exc: openai.APIError) -> str:
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, str) or not message:
+            message = exc.message
+        if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
+            message = f"{message} ({exc.__cause__})"
+        # Some servers echo the key they rejected; never let it reach users or logs.
+        if self.config.api_key:
+            message = message.replace(self.config.api_key, "***")
+        if len(message) > _MAX_UPSTREAM_MESSAGE:
+            message = message[:_MAX_UPSTREAM_MESSAGE] + "…"
+        return message
+
+
+_STATUS_ERRORS: tuple[tuple[tuple[type[openai.APIStatusError], ...], LLMErrorCode], ...] = (
+    ((openai.AuthenticationError, openai.PermissionDeniedError), LLMErrorCode.AUTH_FAILED),
+    ((openai.RateLimitError,), LLMErrorCode.RATE_LIMITED),
+    (
+        (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError),
+        LLMErrorCode.BAD_REQUEST,
+    ),
+)
+_STATUS_TEXT = {
+    LLMErrorCode.AUTH_FAILED: "The LLM endpoint rejected the credentials; check OPENAI_API_KEY",
+    LLMErrorCode.RATE_LIMITED: "The LLM endpoint is rate limiting requests",
+    LLMErrorCode.BAD_REQUEST: "The LLM endpoint refused the request",
+    LLMErrorCode.UPSTREAM_ERROR: "The LLM endpoint failed",
+}
+
+
+def _usage(usage: openai.types.CompletionUsage) -> Usage:
+    return Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)

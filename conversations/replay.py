@@ -1,0 +1,201 @@
+"""The subscriber side of the streaming contract: replay, then live, with no gap and no dup.
+
+Guarantee: a client that applies, per message, `MessageCreated.message.content` and then
+each `MessageDelta` text at its `offset` rebuilds every message exactly, whether it
+subscribes fresh, late, or again after a disconnect with `resumeFrom`.
+
+How:
+1. Join the conversation's group before reading anything (events published meanwhile
+   are queued, not lost).
+2. Replay from the database what the client lacks.
+3. Relay live events through `StreamState`, which knows how much of each message the
+   client has: it drops what the client already has, trims overlaps, and on a gap (a
+   delta starting past the known length: a dropped channel-layer message, or text not
+   yet persisted at replay time) asks the generating process for the missing text
+   (`generation.sync`), or takes it from the final message when it completes.
+4. A watchdog re-reads unfinished messages from the database when the stream is quiet,
+   so a dropped terminal event cannot leave a client waiting forever.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from conversations import events
+from conversations.models import Message
+
+SYNC_RETRY_SECONDS = 1.0
+
+
+@dataclass
+class _Known:
+    length: int
+    terminal: bool
+    sync_requested_at: float = 0.0
+
+
+class StreamState:
+    def __init__(self, conversation_id: int, reply_channel: str) -> None:
+        self.conversation_id = conversation_id
+        self.reply_channel = reply_channel
+        self.known: dict[int, _Known] = {}
+
+    def unfinished(self) -> list[int]:
+        return [pk for pk, known in self.known.items() if not known.terminal]
+
+    async def accept(self, event: dict) -> list[dict]:
+        """Events to pass to the client for one incoming event (possibly none)."""
+        if event.get("conversation_id") != self.conversation_id:
+            return []
+        kind = event["kind"]
+        if kind == "created":
+            return self._created(event)
+        if kind == "delta":
+            return await self._delta(event)
+        if kind in ("completed", "failed"):
+            return await self._finished(event)
+        return [event]
+
+    def _created(self, event: dict) -> list[dict]:
+        message = event["message"]
+        if message["id"] in self.known:
+            return []
+        self.known[message["id"]] = _Known(len(message["content"]), terminal=False)
+        return [event]
+
+    async def _delta(self, event: dict) -> list[dict]:
+        message_id, offset, text = event["message_id"], event["offset"], event["text"]
+        out: list[dict] = []
+        if message_id not in self.known:
+            message = await Message.objects.filter(pk=message_id).afirst()
+            if message is None:
+                return []
+            out += self._created(events.created(message))
+        known = self.known[message_id]
+        end = offset + len(text)
+        if known.terminal or end <= known.length:
+            return out
+        if offset > known.length:
+            await self._request_sync(message_id, known)
+            return out
+        tail = text[known.length - offset :]
+        out.append(events.delta(self.conversation_id, message_id, known.length, tail))
+        known.length = end
+        return out
+
+    async def _finished(self, event: dict) -> list[dict]:
+        message = event["message"]
+        out = [] if message["id"] in self.known else self._created(event_as_created(event))
+        known = self.known[message["id"]]
+        if known.terminal:
+            return out
+        if len(message["content"]) > known.length:
+            tail = message["content"][known.length :]
+            out.append(events.delta(self.conversation_id, message["id"], known.length, tail))
+            known.length = len(message["content"])
+        known.terminal = True
+        out.append(event)
+        return out
+
+    async def _request_sync(self, message_id: int, known: _Known) -> None:
+        now = time.monotonic()
+        if now - known.sync_requested_at < SYNC_RETRY_SECONDS:
+            return
+        known.sync_requested_at = now
+        await events.request_sync(message_id, known.length, self.reply_channel)
+
+    async def check_database(self) -> list[dict]:
+        """Watchdog: bring unfinished messages up to date from the database."""
+        out: list[dict] = []
+        async for message in Message.objects.filter(pk__in=self.unfinished()):
+            if message.is_terminal:
+                out += await self._finished(events.finished(message))
+                continue
+            known = self.known[message.pk]
+            if len(message.content) > known.length:
+                out += await self._delta(
+                    events.delta(self.conversation_id, message.pk, 0, message.content)
+                )
+            known.sync_requested_at = 0.0
+            await self._request_sync(message.pk, known)
+        return out
+
+
+def event_as_created(event: dict) -> dict:
+    """A Created event for a message first seen finished: its text then comes as a delta."""
+    message = {**event["message"], "content": "", "status": "streaming"}
+    return {"kind": "created", "conversation_id": event["conversation_id"], "message": message}
+
+
+async def replay(
+    state: StreamState, resume: tuple[int, int] | None, since_id: int | None = None
+) -> list[dict]:
+    """Persisted state the client lacks: messages after the resume point, in order."""
+    out: list[dict] = []
+    queryset = Message.objects.filter(conversation_id=state.conversation_id).order_by("id")
+    if since_id is not None:
+        queryset = queryset.filter(pk__gte=since_id)
+    if resume is not None:
+        resume_id, resume_offset = resume
+        queryset = queryset.filter(pk__gte=resume_id)
+    async for message in queryset:
+        if resume is not None and message.pk == resume_id:
+            # Trust the client's offset: it may be ahead of what has been persisted.
+            state.known[message.pk] = _Known(max(resume_offset, 0), False)
+            if len(message.content) > state.known[message.pk].length:
+                out += await state._delta(
+                    events.delta(state.conversation_id, message.pk, 0, message.content)
+                )
+        else:
+            out += state._created(events.created(message))
+        if message.is_terminal:
+            out += await state._finished(events.finished(message))
+        else:
+            await state._request_sync(message.pk, state.known[message.pk])
+    return out
+
+
+async def conversation_events(
+    ws,
+    conversation_id: int,
+    *,
+    resume: tuple[int, int] | None = None,
+    after_join: Callable[[], Awaitable[int]] | None = None,
+) -> AsyncIterator[dict]:
+    """Replay then live events of one conversation, for one subscription on `ws`.
+
+    `after_join` runs once the group is joined (the `chat` subscription sends its message
+    there, so no event of the turn can be missed); it returns the first message id to
+    replay from.
+    """
+    async with ws.listen_to_channel(
+        events.EVENT_TYPE, groups=[events.conversation_group(conversation_id)]
+    ) as listener:
+        state = StreamState(conversation_id, ws.channel_name)
+        since_id = await after_join() if after_join is not None else None
+        for event in await replay(state, resume, since_id):
+            yield event
+        next_message: asyncio.Task | None = None
+        try:
+            while True:
+                if next_message is None:
+                    next_message = asyncio.ensure_future(anext(listener))
+                timeout = settings.STREAM_WATCHDOG_SECONDS if state.unfinished() else None
+                done, _ = await asyncio.wait({next_message}, timeout=timeout)
+                if not done:
+                    for event in await state.check_database():
+                        yield event
+                    continue
+                incoming = next_message.result()["event"]
+                next_message = None
+                for event in await state.accept(incoming):
+                    yield event
+        finally:
+            if next_message is not None and not next_message.done():
+                next_message.cancel()
+                with contextlib.suppress(BaseException):
+                    await next_message

@@ -1,0 +1,42 @@
+"""Reads: which conversations a caller may see, and the history sent to the LLM."""
+
+from django.db.models import QuerySet
+
+from accounts.models import token_digest
+from conversations.models import Conversation, Message, MessageStatus
+
+
+def conversation_list(
+    *, user, chat_token: str | None = None, queryset: QuerySet[Conversation] | None = None
+) -> QuerySet[Conversation]:
+    """Owners see their bots' conversations, staff all, a visitor the one its token opens."""
+    base = Conversation.objects.all() if queryset is None else queryset
+    if user.is_authenticated and user.is_staff:
+        return base
+    if user.is_authenticated:
+        if chat_token:
+            return base.filter(bot__owner_id=user.pk) | base.filter(
+                token_digest=token_digest(chat_token)
+            )
+        return base.filter(bot__owner_id=user.pk)
+    if chat_token:
+        return base.filter(token_digest=token_digest(chat_token))
+    return base.none()
+
+
+def message_list(
+    *, user, chat_token: str | None = None, queryset: QuerySet[Message] | None = None
+) -> QuerySet[Message]:
+    base = Message.objects.all() if queryset is None else queryset
+    visible = conversation_list(user=user, chat_token=chat_token).values("pk")
+    return base.filter(conversation_id__in=visible)
+
+
+def history_for(conversation: Conversation, *, before_id: int) -> list[Message]:
+    """Messages sent to the LLM as context: finished ones before `before_id`, oldest first."""
+    usable = (MessageStatus.COMPLETE, MessageStatus.STOPPED)
+    return list(
+        conversation.messages.filter(pk__lt=before_id, status__in=usable)
+        .exclude(content="")
+        .order_by("created_at", "id")
+    )

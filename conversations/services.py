@@ -1,0 +1,115 @@
+"""Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
+
+import secrets
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import token_digest
+from bots.models import Bot, Scenario
+from bots.selectors import bot_list
+from conversations.models import (
+    ACTIVE_STATUSES,
+    Conversation,
+    Message,
+    MessageRole,
+    MessageStatus,
+)
+from server.exceptions import NotFound
+
+
+def _startable_bot(*, user, bot_id: int) -> Bot:
+    """Visitors may start chats with active bots; owners and staff also with inactive ones."""
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("Bot not found.")
+    if not bot.is_active and not bot_list(user=user).filter(pk=bot.pk).exists():
+        raise NotFound("Bot not found.")
+    return bot
+
+
+def _scenario_for(bot: Bot, scenario_id: int | None) -> Scenario | None:
+    if scenario_id is None:
+        return bot.scenarios.filter(is_active=True).first()
+    scenario = bot.scenarios.filter(pk=scenario_id).first()
+    if scenario is None:
+        raise ValidationError(
+            {"scenario_id": "This scenario does not belong to the bot."}, code="invalid"
+        )
+    return scenario
+
+
+@transaction.atomic
+def conversation_start(
+    *, user, bot_id: int, scenario_id: int | None = None, user_session: str = ""
+) -> tuple[Conversation, str]:
+    """Open a conversation; returns it and its chat token (shown once, stored hashed)."""
+    bot = _startable_bot(user=user, bot_id=bot_id)
+    scenario = _scenario_for(bot, scenario_id)
+    raw_token = "chat_" + secrets.token_urlsafe(32)
+    conversation = Conversation(
+        bot=bot,
+        scenario=scenario,
+        user_session=user_session[:200],
+        current_step=scenario.initial_step if scenario else None,
+        token_digest=token_digest(raw_token),
+    )
+    conversation.full_clean(exclude=["token_digest"])
+    conversation.save()
+    return conversation, raw_token
+
+
+def _check_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValidationError({"text": "The message is empty."}, code="empty")
+    if len(text) > settings.MESSAGE_MAX_LENGTH:
+        raise ValidationError(
+            {"text": f"The message is longer than {settings.MESSAGE_MAX_LENGTH} characters."},
+            code="too_long",
+        )
+    return text
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
+    """Persist the visitor's message and the pending reply slot the turn will fill.
+
+    The caller starts the turn (conversations.generation.start_turn) after commit; the
+    user message is stored before anything else can fail.
+    """
+    text = _check_text(text)
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
+        raise ValidationError(
+            "The bot is still answering: wait for the reply or stop it first.", code="busy"
+        )
+    user_message = Message.objects.create(
+        conversation=conversation, role=MessageRole.USER, content=text, is_read=True
+    )
+    reply = Message.objects.create(
+        conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return user_message, reply
+
+
+def messages_mark_read(
+    *, conversation: Conversation, message_ids: Sequence[int] | None = None
+) -> int:
+    """Mark finished messages read (all of the conversation's, or the given ones)."""
+    queryset = conversation.messages.filter(is_read=False).exclude(status__in=ACTIVE_STATUSES)
+    if message_ids is not None:
+        queryset = queryset.filter(pk__in=message_ids)
+    return queryset.update(is_read=True)
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> Conversation:
+    pk = conversation.pk
+    conversation.delete()
+    conversation.pk = pk
+    return conversation

@@ -1,0 +1,35 @@
+from strawberry import relay
+
+from conversations.models import Conversation, Message
+from conversations.selectors import conversation_list, message_list
+from schema.common import pk_from_global_id
+from server.exceptions import AuthenticationRequired, NotFound
+
+
+async def conversation_for(info, conversation_id: relay.GlobalID | str, *, field="conversation_id"):
+    """The conversation the caller (owner, staff, or chat-token holder) may use."""
+    context = info.context
+    if not (context.user.is_authenticated or context.chat_token):
+        raise AuthenticationRequired(
+            "Send the conversation's chat token (X-Chat-Token header, or chatToken in "
+            "connection_init), or authenticate as the bot's owner."
+        )
+    pk = pk_from_global_id(conversation_id, "Conversation", field=field)
+    visible = conversation_list(user=context.user, chat_token=context.chat_token)
+    conversation = await visible.select_related("bot").filter(pk=pk).afirst()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+async def message_for(info, message_id: relay.GlobalID | str, *, field="message_id") -> Message:
+    context = info.context
+    pk = pk_from_global_id(message_id, "Message", field=field)
+    visible = message_list(user=context.user, chat_token=context.chat_token)
+    message = await visible.filter(pk=pk).afirst()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+__all__ = ["Conversation", "conversation_for", "message_for"]

@@ -1,0 +1,167 @@
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+import strawberry_django
+from django.db.models import Count, Q
+from strawberry import auto, relay
+from strawberry.scalars import JSON
+from strawberry_django.relay import DjangoListConnection
+
+from bots import models as bot_models
+from conversations import models
+from conversations.selectors import conversation_list, message_list
+from schema.bots.types import BotTypeEnum
+from schema.common import is_top_level
+
+MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
+MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
+
+
+def _visible(info, queryset, selector):
+    context = info.context
+    if not (context.user.is_authenticated or context.chat_token) and is_top_level(info):
+        context.get_user(required=True)
+    return selector(user=context.user, chat_token=context.chat_token, queryset=queryset)
+
+
+@strawberry_django.type(bot_models.Bot, name="BotProfile")
+class BotProfile:
+    """What a visitor may know about the bot it talks to."""
+
+    name: auto
+    description: auto
+    bot_type: BotTypeEnum
+
+    @strawberry.field
+    def id(self, root: bot_models.Bot) -> relay.GlobalID:
+        return relay.GlobalID("Bot", str(root.pk))
+
+
+@strawberry_django.filter_type(models.Message)
+class MessageFilter:
+    is_read: auto
+    role: MessageRoleEnum | None
+    status: MessageStatusEnum | None
+
+
+@strawberry_django.order_type(models.Message)
+class MessageOrder:
+    created_at: auto
+
+
+@strawberry_django.type(models.Message, filters=MessageFilter, ordering=MessageOrder)
+class Message(relay.Node):
+    """One message; while `status` is PENDING/STREAMING its content grows (see events)."""
+
+    role: MessageRoleEnum
+    content: auto
+    status: MessageStatusEnum
+    error: auto
+    error_code: auto
+    is_read: auto
+    prompt_tokens: auto
+    completion_tokens: auto
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry_django.field(only=["conversation_id"])
+    def conversation_id(self, root: models.Message) -> relay.GlobalID:
+        return relay.GlobalID("Conversation", str(root.conversation_id))
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        return _visible(info, queryset, message_list)
+
+
+@strawberry_django.filter_type(models.Conversation)
+class ConversationFilter:
+    is_completed: auto
+    user_session: auto
+
+    @strawberry_django.filter_field
+    def bot(self, value: relay.GlobalID, prefix: str) -> Q:
+        return Q(**{f"{prefix}bot_id": value.node_id})
+
+
+@strawberry_django.order_type(models.Conversation)
+class ConversationOrder:
+    created_at: auto
+    updated_at: auto
+
+
+@strawberry_django.type(models.Conversation, filters=ConversationFilter, ordering=ConversationOrder)
+class Conversation(relay.Node):
+    """A visitor's chat with a bot."""
+
+    user_session: auto
+    variables: JSON
+    is_completed: auto
+    created_at: datetime
+    updated_at: datetime
+    bot: BotProfile
+    messages: DjangoListConnection[Message] = strawberry_django.connection(
+        description="Messages, oldest first; `filters: {isRead: false}` gives the unread ones."
+    )
+    unread_count: int = strawberry_django.field(
+        annotate=Count("messages", filter=Q(messages__is_read=False))
+    )
+
+    @strawberry_django.field(only=["scenario_id"], select_related=["scenario"])
+    def scenario_name(self, root: models.Conversation) -> str | None:
+        return root.scenario.name if root.scenario_id else None
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        return _visible(info, queryset, conversation_list)
+
+
+@strawberry.type
+class StartConversationPayload:
+    conversation: Conversation
+    chat_token: str = strawberry.field(
+        description="Send it as X-Chat-Token (HTTP) or chatToken (websocket). Shown once."
+    )
+
+
+@strawberry.type
+class SendMessagePayload:
+    user_message: Message
+    reply: Message | None = strawberry.field(
+        description="The reply being generated (PENDING now; follow it with events)."
+    )
+
+
+@strawberry.type
+class MessageCreated:
+    message: Message
+
+
+@strawberry.type
+class MessageDelta:
+    message_id: relay.GlobalID
+    offset: int = strawberry.field(description="Where `text` starts in the message content.")
+    text: str
+
+
+@strawberry.type
+class MessageCompleted:
+    message: Message = strawberry.field(description="Final state: COMPLETE or STOPPED.")
+
+
+@strawberry.type
+class MessageFailed:
+    message: Message = strawberry.field(description="Final state: FAILED or INTERRUPTED.")
+    code: str
+    error: str
+
+
+@strawberry.type
+class ConversationUpdated:
+    conversation: Conversation
+
+
+ConversationEvent = Annotated[
+    MessageCreated | MessageDelta | MessageCompleted | MessageFailed | ConversationUpdated,
+    strawberry.union("ConversationEvent"),
+]

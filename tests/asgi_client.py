@@ -1,0 +1,70 @@
+"""Async helpers that drive the real ASGI application (HTTP and websockets) in-process."""
+
+import json
+from typing import Any
+
+from channels.testing import HttpCommunicator
+from strawberry.channels.testing import GraphQLWebsocketCommunicator
+
+from server.asgi import application
+
+
+async def gql_http(query: str, variables: dict | None = None, headers: dict | None = None):
+    """POST a GraphQL operation through the ASGI app; returns (status, body)."""
+    all_headers = [(b"content-type", b"application/json"), (b"host", b"127.0.0.1")]
+    all_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/graphql",
+        body=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers=all_headers,
+    )
+    response = await communicator.get_response(timeout=10)
+    return response["status"], json.loads(response["body"] or b"{}")
+
+
+async def gql_data(query: str, variables: dict | None = None, headers: dict | None = None):
+    status, body = await gql_http(query, variables, headers)
+    assert status == 200 and not body.get("errors"), body
+    return body["data"]
+
+
+def ws_client(connection_params: dict[str, Any] | None = None, **kwargs):
+    return GraphQLWebsocketCommunicator(
+        application, "/graphql", connection_params=connection_params or {}, **kwargs
+    )
+
+
+START = """
+mutation($input: StartConversationInput!) {
+  startConversation(input: $input) { chatToken conversation { id } }
+}
+"""
+
+
+async def start_conversation(bot_id: str, **extra) -> tuple[str, str]:
+    data = await gql_data(START, {"input": {"botId": bot_id, **extra}})
+    payload = data["startConversation"]
+    return payload["conversation"]["id"], payload["chatToken"]
+
+
+def rebuild(events: list[dict]) -> dict[str, dict]:
+    """Apply events the way a client does; asserts no gap and no overlap."""
+    messages: dict[str, dict] = {}
+    for event in events:
+        kind = event["__typename"]
+        if kind == "MessageCreated":
+            message = event["message"]
+            assert message["id"] not in messages, f"duplicate MessageCreated {message['id']}"
+            messages[message["id"]] = {"content": message["content"], "status": message["status"]}
+        elif kind == "MessageDelta":
+            current = messages[event["messageId"]]
+            assert event["offset"] == len(current["content"]), (event, current)
+            current["content"] += event["text"]
+        elif kind in ("MessageCompleted", "MessageFailed"):
+            message = event["message"]
+            current = messages[message["id"]]
+            assert current["content"] == message["content"], (current, message)
+            current["status"] = message["status"]
+    return messages
