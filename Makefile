@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
+E2E_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/botstream_e2e
+export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: run test lint format schema bench install clean
+.PHONY: run test test-embedded test-services lint format schema bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +38,21 @@ format: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python manage.py export_schema schema --path schema.graphql
 
-test: $(STAMP) lint
+# Pass 1: the embedded default (SQLite, in-memory channel layer).
+# Pass 2: Postgres + Redis (channels-redis), required under CI=true.
+test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory test-embedded
+	@$(BIN)/python -m tests.services; status=$$?; \
+	if [ $$status -eq 0 ]; then $(MAKE) --no-print-directory test-services; \
+	elif [ $$status -eq 2 ]; then exit 1; fi
+
+test-embedded: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-services: $(STAMP)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	E2E_DATABASE_URL=$(E2E_DATABASE_URL) REDIS_TEST_URL=$(TEST_REDIS_URL) \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

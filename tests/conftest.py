@@ -1,9 +1,30 @@
+import os
+
 import pytest
+from channels.layers import channel_layers
 from django.test import Client
 
 from accounts.services import api_token_create
 from tests.factories import PASSWORD, BotFactory, UserFactory
 from tests.graphql_client import GraphQLClient
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis_layer():
+    """The Postgres/Redis pass shares one Redis db: start it empty."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test (and its event loop) gets its own channel layer instance."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture
@@ -56,3 +77,9 @@ def staff_gql(staff) -> GraphQLClient:
 @pytest.fixture
 def bot(owner):
     return BotFactory(owner=owner, name="Support bot")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """PBKDF2 is slow on purpose; tests log in often and need no protection."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

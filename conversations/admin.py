@@ -1,0 +1,86 @@
+from django.contrib import admin
+from django.db.models import Count
+
+from conversations.models import Conversation, Message
+
+
+class MessageInline(admin.TabularInline):
+    """The transcript, read-only: messages are written by visitors and the bot."""
+
+    model = Message
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "role", "status", "content", "error_code", "is_read")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MessageStatusFilter(admin.SimpleListFilter):
+    title = "message status"
+    parameter_name = "message_status"
+
+    def lookups(self, request, model_admin):
+        return Message._meta.get_field("status").choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(messages__status=self.value()).distinct()
+        return queryset
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "bot", "user_session", "is_completed", "message_count", "created_at")
+    list_filter = ("bot", "is_completed", MessageStatusFilter, "created_at")
+    search_fields = ("user_session", "bot__name", "messages__content")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "bot",
+        "scenario",
+        "user_session",
+        "current_step",
+        "variables",
+        "is_completed",
+        "created_at",
+        "updated_at",
+    )
+    exclude = ("token_digest",)
+    inlines = [MessageInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).annotate(message_count=Count("messages"))
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(bot__owner=request.user)
+
+    @admin.display(ordering="message_count")
+    def message_count(self, obj):
+        return obj.message_count
+
+    def has_add_permission(self, request):
+        # Conversations start from the API, which shows the chat token once.
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "role", "status", "short_content", "created_at")
+    list_filter = ("role", "status", "conversation__bot", "created_at")
+    search_fields = ("content", "error")
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("conversation__bot")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(conversation__bot__owner=request.user)
+
+    @admin.display(description="content")
+    def short_content(self, obj):
+        return obj.content[:80]
+
+    def has_add_permission(self, request):
+        return False
