@@ -9,6 +9,7 @@ from django.db.models import F, Max
 
 from bots.models import Bot, Scenario, Step
 from bots.selectors import bot_list, scenario_list, step_list
+from bots.validation import scenario_validate
 from server.exceptions import NotFound
 
 
@@ -46,17 +47,34 @@ def bot_delete(*, user, bot_id: int) -> Bot:
     return bot
 
 
+def _check_activation(scenario: Scenario, was_active: bool) -> None:
+    """A scenario only becomes active when its step graph has no errors."""
+    if not scenario.is_active or was_active:
+        return
+    report = scenario_validate(scenario)
+    if report.errors:
+        raise ValidationError(
+            {"is_active": [ValidationError(e, code="invalid_scenario") for e in report.errors]}
+        )
+
+
 @transaction.atomic
 def scenario_create(*, user, bot_id: int, **data: Any) -> Scenario:
     """Create a scenario under one of `user`'s bots (initial_step is set by update)."""
     bot = _get_visible(bot_list(user=user), bot_id, "Bot")
-    return _apply(Scenario(bot=bot), data)
+    scenario = _apply(Scenario(bot=bot), data)
+    _check_activation(scenario, was_active=False)
+    return scenario
 
 
 @transaction.atomic
 def scenario_update(*, user, scenario_id: int, **data: Any) -> Scenario:
+    """Update a scenario; activating it requires a valid step graph (bots.validation)."""
     scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
-    return _apply(scenario, data)
+    was_active = scenario.is_active
+    scenario = _apply(scenario, data)
+    _check_activation(scenario, was_active)
+    return scenario
 
 
 @transaction.atomic
@@ -101,9 +119,9 @@ def steps_reorder(*, user, scenario_id: int, step_ids: Sequence[int]) -> Scenari
     steps = scenario.steps.select_for_update()
     current = set(steps.values_list("pk", flat=True))
     if len(step_ids) != len(set(step_ids)) or set(step_ids) != current:
-        raise ValidationError(
-            {"step_ids": "List every step of the scenario exactly once."}, code="invalid"
-        )
+        # The code goes on the inner error: a dict's own `code` is dropped by Django.
+        message = "List every step of the scenario exactly once."
+        raise ValidationError({"step_ids": ValidationError(message, code="invalid")})
     offset = (steps.aggregate(last=Max("order"))["last"] or 0) + len(step_ids) + 1
     steps.update(order=F("order") + offset)
     for position, pk in enumerate(step_ids):

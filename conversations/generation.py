@@ -8,26 +8,27 @@ that dies mid-turn leaves the message active; the sweeper marks it interrupted.
 import asyncio
 import contextvars
 import logging
-import uuid
 from datetime import timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from conversations import events
 from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
-from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
 
 logger = logging.getLogger(__name__)
 
-_tasks: dict[int, asyncio.Task] = {}
+_turns: set[asyncio.Task] = set()
+# message id -> the task streaming into it right now (for a local, immediate stop)
+_generating: dict[int, asyncio.Task] = {}
 _stopping: set[int] = set()
 
 
 def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
+    from conversations.turns import run_turn
+
     """Run the turn in the background; the task is kept so it can be stopped locally.
 
     It runs in a fresh context: the request's context carries asgiref's per-request
@@ -36,14 +37,14 @@ def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
     task = asyncio.get_running_loop().create_task(
         run_turn(user_message_id, reply_id), context=contextvars.Context()
     )
-    _tasks[reply_id] = task
-    task.add_done_callback(lambda _: _tasks.pop(reply_id, None))
+    _turns.add(task)
+    task.add_done_callback(_turns.discard)
     return task
 
 
 def stop_local(message_id: int) -> bool:
     """Cancel the generation of `message_id` if this process runs it."""
-    task = _tasks.get(message_id)
+    task = _generating.get(message_id)
     if task is None or task.done():
         return False
     _stopping.add(message_id)
@@ -52,14 +53,17 @@ def stop_local(message_id: int) -> bool:
 
 
 def active_count() -> int:
-    return len(_tasks)
+    return len(_turns)
 
 
-def build_request(conversation: Conversation, history: list[Message], prompt: str) -> LLMRequest:
+def build_request(
+    conversation: Conversation, history: list[Message], prompt: str | None = None
+) -> LLMRequest:
     """Map the bot's settings to a provider request.
 
-    `chat` bots send the history; `completion` bots only the prompt. Collected scenario
-    variables go into the system prompt so free chat keeps what the scenario learnt.
+    `history` ends with the visitor's message; `prompt` (an LLM step's) is appended after
+    it. `chat` bots send the history, `completion` bots only the last message. Collected
+    scenario variables go into the system prompt so free chat keeps what it learnt.
     """
     bot = conversation.bot
     system = bot.system_prompt.strip()
@@ -67,9 +71,13 @@ def build_request(conversation: Conversation, history: list[Message], prompt: st
         facts = "\n".join(f"- {k}: {v}" for k, v in sorted(conversation.variables.items()))
         system = f"{system}\n\nKnown facts about the visitor:\n{facts}".strip()
     messages = [ChatMessage("system", system)] if system else []
+    turns = [ChatMessage(m.role, m.content) for m in history]
+    if prompt is not None:
+        turns.append(ChatMessage("user", prompt))
     if bot.bot_type == "chat":
-        messages += [ChatMessage(m.role, m.content) for m in history]
-    messages.append(ChatMessage("user", prompt))
+        messages += turns
+    else:
+        messages += [next(m for m in reversed(turns) if m.role == "user")] if turns else []
     return LLMRequest(
         model=bot.model or settings.DEFAULT_MODEL,
         messages=tuple(messages),
@@ -82,6 +90,7 @@ def build_request(conversation: Conversation, history: list[Message], prompt: st
 async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
     """Stream an LLM reply into the writer's message and finish it, whatever happens."""
     message_id = writer.message_id
+    _generating[message_id] = asyncio.current_task()
     try:
         await writer.pump(get_provider().stream(request))
     except LLMError as exc:
@@ -93,36 +102,12 @@ async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
             _stopping.discard(message_id)
             return await writer.finish(MessageStatus.STOPPED)
         raise
+    finally:
+        _generating.pop(message_id, None)
     return await writer.finish(MessageStatus.COMPLETE)
 
 
-async def run_turn(user_message_id: int, reply_id: int) -> None:
-    reply = await Message.objects.select_related("conversation__bot").aget(pk=reply_id)
-    conversation = reply.conversation
-    user_message = await Message.objects.aget(pk=user_message_id)
-    try:
-        async with ReplyWriter(reply) as writer:
-            history = await _history(conversation, user_message_id)
-            await generate_into(writer, build_request(conversation, history, user_message.content))
-    except StopRequested:
-        await _finish_untouched(reply, MessageStatus.STOPPED)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        error_id = uuid.uuid4().hex[:12]
-        logger.exception("turn failed (error id %s, message %s)", error_id, reply_id)
-        await _finish_untouched(
-            reply, MessageStatus.FAILED, error=f"Internal error (id {error_id}).", code="internal"
-        )
-    finally:
-        await events.publish(conversation.pk, events.turn_done(conversation.pk, user_message_id))
-
-
-async def _history(conversation: Conversation, before_id: int) -> list[Message]:
-    return await sync_to_async(history_for)(conversation, before_id=before_id)
-
-
-async def _finish_untouched(message: Message, status: str, *, error: str = "", code: str = ""):
+async def finish_untouched(message: Message, status: str, *, error: str = "", code: str = ""):
     """Finish a message that no writer could finish (stopped before start, crash)."""
     refreshed = await Message.objects.filter(pk=message.pk).afirst()
     if refreshed is None or refreshed.is_terminal:
@@ -140,18 +125,22 @@ async def stop_generation(message: Message, *, wait: float = 3.0) -> Message:
     """
     if message.is_terminal:
         return message
-    task = _tasks.get(message.pk)
-    if stop_local(message.pk) and task is not None:
-        await asyncio.wait({task}, timeout=wait)
+    task = _generating.get(message.pk)
+    if task is not None and stop_local(message.pk):
+        await _wait_terminal(message.pk, wait)
     else:
         await Message.objects.filter(pk=message.pk).aupdate(stop_requested=True)
         cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
         if message.updated_at < cutoff:
-            await _finish_untouched(message, MessageStatus.STOPPED)
-        deadline = asyncio.get_running_loop().time() + wait
-        while asyncio.get_running_loop().time() < deadline:
-            current = await Message.objects.aget(pk=message.pk)
-            if current.is_terminal:
-                return current
-            await asyncio.sleep(0.05)
+            await finish_untouched(message, MessageStatus.STOPPED)
+        await _wait_terminal(message.pk, wait)
     return await Message.objects.aget(pk=message.pk)
+
+
+async def _wait_terminal(message_id: int, wait: float) -> None:
+    deadline = asyncio.get_running_loop().time() + wait
+    while asyncio.get_running_loop().time() < deadline:
+        current = await Message.objects.aget(pk=message_id)
+        if current.is_terminal:
+            return
+        await asyncio.sleep(0.05)

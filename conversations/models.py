@@ -18,6 +18,10 @@ class Conversation(models.Model):
         Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     variables = models.JSONField(default=dict, blank=True)
+    scenario_started = models.BooleanField(default=False)
+    awaiting_input = models.BooleanField(
+        default=False, help_text="The current step is a question waiting for its answer."
+    )
     is_completed = models.BooleanField(default=False)
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -31,13 +31,17 @@ def _startable_bot(*, user, bot_id: int) -> Bot:
     return bot
 
 
-def _scenario_for(bot: Bot, scenario_id: int | None) -> Scenario | None:
+def _scenario_for(*, user, bot: Bot, scenario_id: int | None) -> Scenario | None:
+    """The chosen scenario (owners may test inactive ones), else the bot's active one."""
     if scenario_id is None:
         return bot.scenarios.filter(is_active=True).first()
-    scenario = bot.scenarios.filter(pk=scenario_id).first()
+    scenarios = bot.scenarios.all()
+    if not bot_list(user=user).filter(pk=bot.pk).exists():
+        scenarios = scenarios.filter(is_active=True)
+    scenario = scenarios.filter(pk=scenario_id).first()
     if scenario is None:
         raise ValidationError(
-            {"scenario_id": "This scenario does not belong to the bot."}, code="invalid"
+            {"scenario_id": "No active scenario of this bot has this ID."}, code="invalid"
         )
     return scenario
 
@@ -48,7 +52,7 @@ def conversation_start(
 ) -> tuple[Conversation, str]:
     """Open a conversation; returns it and its chat token (shown once, stored hashed)."""
     bot = _startable_bot(user=user, bot_id=bot_id)
-    scenario = _scenario_for(bot, scenario_id)
+    scenario = _scenario_for(user=user, bot=bot, scenario_id=scenario_id)
     raw_token = "chat_" + secrets.token_urlsafe(32)
     conversation = Conversation(
         bot=bot,

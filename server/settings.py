@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from server.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
 
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "server.middleware.RequestIdMiddleware",
+    "server.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -158,15 +162,6 @@ DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="gpt-4o-mini")
 
 GRAPHQL_INTROSPECTION = env.bool("GRAPHQL_INTROSPECTION", default=DEBUG)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
-
 # --- Chat runtime (streaming, generation, limits) ---
 # Deltas published within this window are merged into one event (the first is sent at once).
 STREAM_COALESCE_MS = env.int("STREAM_COALESCE_MS", default=40)
@@ -179,3 +174,22 @@ GENERATION_STALE_AFTER = env.float("GENERATION_STALE_AFTER", default=10.0)
 STREAM_WATCHDOG_SECONDS = env.float("STREAM_WATCHDOG_SECONDS", default=2.0)
 MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=4000)
 GENERATION_SWEEP_INTERVAL = env.float("GENERATION_SWEEP_INTERVAL", default=15.0)
+
+# --- Operations (health, metrics, logs) ---
+# Logs: JSON lines for collectors in production, text for people; secrets redacted.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+# One JSON access line per HTTP request, with its request id (daphne's own is off).
+ACCESS_LOG = env.bool("ACCESS_LOG", default=not DEBUG)
+# /metrics of this process; nginx does not expose it, scrape each replica directly.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=DEBUG)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Each /readyz check (database, channel layer, LLM configuration) gets this many seconds.
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# Browser clients may send their own request id and read ours.
+CORS_ALLOW_HEADERS = (*CORS_ALLOW_HEADERS, "x-request-id")
+CORS_EXPOSE_HEADERS = ["x-request-id"]
+SCENARIO_MAX_STEPS_PER_TURN = env.int("SCENARIO_MAX_STEPS_PER_TURN", default=25)
+# Hosts ("name" or "name:port") an api_call step may reach even on private addresses.
+API_CALL_ALLOW_HOSTS = env.list("API_CALL_ALLOW_HOSTS", default=[])

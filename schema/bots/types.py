@@ -10,6 +10,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
+from bots.validation import scenario_validate
 from schema.common import is_top_level
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
@@ -115,6 +116,12 @@ class Bot(relay.Node):
         return _visible(info, queryset, bot_list)
 
 
+@strawberry.type
+class ScenarioValidation:
+    errors: list[str]
+    warnings: list[str]
+
+
 @strawberry_django.type(models.Scenario, filters=ScenarioFilter, ordering=ScenarioOrder)
 class Scenario(relay.Node):
     """A scripted flow of steps."""
@@ -127,6 +134,15 @@ class Scenario(relay.Node):
     created_at: datetime
     updated_at: datetime
     steps: DjangoListConnection["Step"] = strawberry_django.connection()
+
+    @strawberry_django.field(
+        prefetch_related=["steps"],
+        only=["initial_step_id"],
+        description="Problems of the step graph; errors block activation.",
+    )
+    def validation(self, root: models.Scenario) -> ScenarioValidation:
+        report = scenario_validate(root)
+        return ScenarioValidation(errors=report.errors, warnings=report.warnings)
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):

@@ -1,0 +1,1 @@
+"""The scenario engine: templating, answer checks, branch conditions and API calls."""

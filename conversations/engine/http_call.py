@@ -1,0 +1,313 @@
+"""The HTTP request of an ``api_call`` step, guarded against server-side request forgery.
+
+Scenario owners choose the URL (and visitors may fill parts of it), so before every hop
+(the first request and each redirect) the host is resolved and the call is refused if
+any resolved address is private, loopback, link-local, multicast, reserved, unspecified
+or a cloud metadata address, IPv4 addresses embedded in IPv6 included, unless the host
+(``"api.internal"``) or host and port (``"api.internal:8080"``, ``"[::1]:8000"``) is in
+``allow_hosts`` (the ``API_CALL_ALLOW_HOSTS`` setting, passed in by the engine).
+
+The request then goes to the address that was checked, not to the name: the URL carries
+the IP, the ``Host`` header the original name and, for https, the ``sni_hostname``
+extension makes TLS send and verify the original name. A DNS answer that changes
+between the check and the connection (DNS rebinding) therefore cannot redirect the call.
+
+Responses are read as a stream and abandoned past ``max_bytes``; compressed bodies are
+refused (``Accept-Encoding: identity`` is sent) because a small compressed body can
+inflate past any limit. Redirects are followed by hand, at most ``max_redirects``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from typing import Any
+
+import httpx
+
+from bots.content import RESERVED_HEADERS
+from conversations.engine.conditions import MISSING, lookup
+from conversations.engine.templating import TemplateError, render, render_json
+
+IPAddress = IPv4Address | IPv6Address
+
+_METADATA_ADDRESSES = {ip_address("169.254.169.254"), ip_address("fd00:ec2::254")}
+_NAT64 = ip_network("64:ff9b::/96")
+_REDIRECTS = {301, 302, 303, 307, 308}
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+@dataclass(frozen=True)
+class ApiCallResult:
+    """``value`` is the (selected) response on success; ``error_code`` says why not."""
+
+    ok: bool
+    status: int | None = None
+    value: object = None
+    error: str | None = None
+    error_code: str | None = None
+
+
+class _CallFailed(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Hop:
+    method: str
+    url: httpx.URL
+    headers: httpx.Headers
+    content: bytes | None
+
+
+def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
+    if address in _NAT64:
+        return IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address.teredo:
+        return address.teredo[1]
+    return address.ipv4_mapped or address.sixtofour
+
+
+def is_blocked_address(address: IPAddress) -> bool:
+    """Whether a call to ``address`` could reach something that is not the public internet."""
+    if isinstance(address, IPv6Address) and (embedded := _embedded_ipv4(address)):
+        if is_blocked_address(embedded):
+            return True
+        if address.ipv4_mapped or address in _NAT64:
+            return False  # these reach exactly the embedded IPv4 address
+    return (
+        address in _METADATA_ADDRESSES
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+async def perform_api_call(
+    spec: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    *,
+    allow_hosts: Sequence[str] = (),
+    max_redirects: int = 3,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ApiCallResult:
+    """Send the request an ``api_call`` step describes and return its (selected) result.
+
+    ``spec`` is the step's normalized content. Never raises for network or server
+    problems: the result has ``ok=False`` and an ``error_code`` among
+    ``invalid_request``, ``blocked_address``, ``timeout``, ``too_large``, ``http_error``
+    (with ``status``), ``connection_error``, ``bad_response``, ``too_many_redirects``.
+    ``transport`` replaces httpx's network transport (tests).
+    """
+    timeout = float(spec.get("timeout", 10.0))
+    client = httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )
+    try:
+        async with asyncio.timeout(timeout), client:
+            hop = _first_hop(spec, variables)
+            return await _follow(client, hop, spec, allow_hosts or (), max_redirects)
+    except _CallFailed as exc:
+        return ApiCallResult(False, exc.status, None, str(exc), exc.code)
+    except TimeoutError:
+        message = f"no complete response within {timeout:g} seconds"
+        return ApiCallResult(False, None, None, message, "timeout")
+
+
+def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any]) -> _Hop:
+    try:
+        url = httpx.URL(render(spec["url"], variables).strip())
+        header_values = {
+            name: render(value, variables) for name, value in spec.get("headers", {}).items()
+        }
+        body = render_json(spec.get("body"), variables)
+    except TemplateError as exc:
+        raise _CallFailed("invalid_request", str(exc)) from exc
+    except httpx.InvalidURL as exc:
+        raise _CallFailed("invalid_request", f"invalid URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _CallFailed("invalid_request", f"not an http(s) URL: {url}")
+    if any("\r" in value or "\n" in value for value in header_values.values()):
+        raise _CallFailed("invalid_request", "a header value contains a line break")
+    headers = httpx.Headers(header_values, encoding="utf-8")
+    for name in RESERVED_HEADERS:  # set by httpx or by the address pinning
+        headers.pop(name, None)
+    headers["accept-encoding"] = "identity"
+    content = None
+    if isinstance(body, str):
+        content = body.encode()
+        headers.setdefault("content-type", "text/plain; charset=utf-8")
+    elif body is not None:
+        content = json.dumps(body, ensure_ascii=False).encode()
+        headers.setdefault("content-type", "application/json")
+    return _Hop(str(spec.get("method", "GET")).upper(), url, headers, content)
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    hop: _Hop,
+    spec: Mapping[str, Any],
+    allow_hosts: Sequence[str],
+    max_redirects: int,
+) -> ApiCallResult:
+    for _ in range(max_redirects + 1):
+        request = await _pinned_request(client, hop, allow_hosts)
+        with _httpx_errors():
+            response = await client.send(request, stream=True)
+        try:
+            location = response.headers.get("location")
+            if response.status_code not in _REDIRECTS or not location:
+                return await _result(response, spec)
+            hop = _redirected(hop, response.status_code, location)
+        finally:
+            await response.aclose()
+    raise _CallFailed("too_many_redirects", f"more than {max_redirects} redirects")
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """Turn httpx's exceptions into error codes."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise _CallFailed("timeout", f"the request timed out: {exc!r}") from exc
+    except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
+        raise _CallFailed("bad_response", f"malformed response: {exc}") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise _CallFailed("invalid_request", str(exc)) from exc
+    except httpx.HTTPError as exc:
+        raise _CallFailed("connection_error", f"connection failed: {exc!r}") from exc
+
+
+def _is_allowed(url: httpx.URL, allow_hosts: Sequence[str]) -> bool:
+    host = url.raw_host.decode("ascii").lower()
+    shown = f"[{host}]" if ":" in host else host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    names = {host, url.host.lower(), shown, f"{shown}:{port}"}
+    return any(entry.strip().lower() in names for entry in allow_hosts)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    """The addresses ``host`` resolves to (tests replace this to fake DNS answers)."""
+    if _is_ip_literal(host):
+        return [ip_address(host)]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(ip_address(info[4][0]) for info in infos))
+
+
+async def _pinned_request(
+    client: httpx.AsyncClient, hop: _Hop, allow_hosts: Sequence[str]
+) -> httpx.Request:
+    host = hop.url.raw_host.decode("ascii")
+    port = hop.url.port or (443 if hop.url.scheme == "https" else 80)
+    try:
+        addresses = await _resolve(host, port)
+    except OSError as exc:
+        raise _CallFailed("connection_error", f"could not resolve {host}: {exc}") from exc
+    if not addresses:
+        raise _CallFailed("connection_error", f"{host} has no address")
+    blocked = [address for address in addresses if is_blocked_address(address)]
+    if blocked and not _is_allowed(hop.url, allow_hosts):
+        raise _CallFailed(
+            "blocked_address",
+            f"{hop.url.host} resolves to {blocked[0]}, a private or reserved address; "
+            "add the host to API_CALL_ALLOW_HOSTS to allow it",
+        )
+    address = min(addresses, key=lambda candidate: candidate.version)  # IPv4 first
+    headers = httpx.Headers(hop.headers)
+    headers["host"] = hop.url.netloc.decode("ascii")
+    extensions = {}
+    if hop.url.scheme == "https" and not _is_ip_literal(host):
+        extensions["sni_hostname"] = host
+    return client.build_request(
+        hop.method,
+        hop.url.copy_with(host=str(address)),
+        headers=headers,
+        content=hop.content,
+        extensions=extensions,
+    )
+
+
+def _redirected(hop: _Hop, status: int, location: str) -> _Hop:
+    try:
+        url = hop.url.join(location)
+    except httpx.InvalidURL as exc:
+        raise _CallFailed("bad_response", f"invalid redirect location: {location!r}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _CallFailed("bad_response", f"redirect to a non-http(s) URL: {location!r}")
+    method, content, headers = hop.method, hop.content, httpx.Headers(hop.headers)
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, content = "GET", None
+        headers.pop("content-type", None)
+    if (url.scheme, url.host, url.port) != (hop.url.scheme, hop.url.host, hop.url.port):
+        for name in _CREDENTIAL_HEADERS:
+            headers.pop(name, None)
+    return _Hop(method, url, headers, content)
+
+
+async def _result(response: httpx.Response, spec: Mapping[str, Any]) -> ApiCallResult:
+    status = response.status_code
+    if status >= 400:
+        raise _CallFailed("http_error", f"the server answered HTTP {status}", status)
+    body = await _read_capped(response, int(spec.get("max_bytes", 65_536)))
+    value = _decode(response, body)
+    select = spec.get("select")
+    if select:
+        value = lookup(value, select)
+        if value is MISSING:
+            raise _CallFailed("bad_response", f"the response has nothing at {select!r}", status)
+    return ApiCallResult(True, status, value)
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    too_large = _CallFailed(
+        "too_large", f"the response is larger than {max_bytes} bytes", response.status_code
+    )
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        message = f"compressed responses ({encoding}) are not accepted"
+        raise _CallFailed("bad_response", message, response.status_code)
+    body = bytearray()
+    with _httpx_errors():  # no decoding happens: compressed bodies were refused above
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise too_large
+    return bytes(body)
+
+
+def _decode(response: httpx.Response, body: bytes) -> Any:
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            return json.loads(body) if body.strip() else None
+        except ValueError as exc:
+            message = f"the response is not valid JSON: {exc}"
+            raise _CallFailed("bad_response", message, response.status_code) from exc
+    try:
+        return body.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")

@@ -1,0 +1,177 @@
+"""The scenario engine: one visitor turn through a scenario's steps.
+
+A turn runs steps until one needs input (a question) or the scenario ends. The next step
+is the step's `next_step`, else the next one by `order` (a message or LLM step with
+`"end": true` ends the scenario instead); conditions jump to the target
+of their first matching branch (else the default target), API calls to their
+`error_target` on failure. A cap on steps per turn stops loops with a clear error.
+
+The scenario starts with the visitor's first message. When it ends, the conversation is
+marked completed; a `chat` bot then continues as free LLM chat (system prompt, history
+and collected variables in context), a `completion` bot answers each message alone.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from bots.content import step_ends_scenario
+from bots.models import Step, StepType
+from conversations.engine.answers import validate_answer
+from conversations.engine.conditions import first_match
+from conversations.engine.http_call import perform_api_call
+from conversations.engine.templating import TemplateError, render
+from conversations.models import Conversation
+
+# An output is either fixed text or a prompt to stream through the LLM.
+Emit = Callable[["Output"], Awaitable[str]]
+
+
+class StepLimitExceeded(Exception):
+    code = "step_limit"
+
+
+@dataclass
+class Output:
+    step: Step | None
+    text: str = ""
+    prompt: str | None = None  # set: stream an LLM reply to this prompt
+
+
+@dataclass
+class TurnState:
+    """What the turn changes on the conversation; saved by the caller."""
+
+    variables: dict[str, Any]
+    current_step: Step | None
+    scenario_started: bool
+    awaiting_input: bool
+    is_completed: bool
+    outputs: int = 0
+    changed: set[str] = field(default_factory=set)
+
+
+def state_of(conversation: Conversation) -> TurnState:
+    return TurnState(
+        variables=dict(conversation.variables),
+        current_step=conversation.current_step,
+        scenario_started=conversation.scenario_started,
+        awaiting_input=conversation.awaiting_input,
+        is_completed=conversation.is_completed,
+    )
+
+
+class ScenarioRun:
+    """Walks the steps of one scenario (loaded once per turn)."""
+
+    def __init__(self, steps: list[Step], state: TurnState, emit: Emit) -> None:
+        self.steps = sorted(steps, key=lambda s: (s.order, s.pk))
+        self.by_name = {s.name: s for s in self.steps}
+        self.by_id = {s.pk: s for s in self.steps}
+        self.state = state
+        self.emit = emit
+
+    def next_of(self, step: Step) -> Step | None:
+        """`next_step` if set, else the following step by order."""
+        if step.next_step_id:
+            return self.by_id.get(step.next_step_id)
+        later = [s for s in self.steps if (s.order, s.pk) > (step.order, step.pk)]
+        return later[0] if later else None
+
+    def target(self, name: str | None, fallback: Step) -> Step | None:
+        return self.by_name.get(name) if name else self.next_of(fallback)
+
+    def render(self, template: str) -> str:
+        try:
+            return render(template, self.state.variables)
+        except TemplateError as exc:
+            return f"[template error: {exc}]"
+
+    async def answer(self, text: str) -> Step | bool | None:
+        """Take the visitor's answer to the pending question; False means re-ask done."""
+        step = self.state.current_step
+        content = step.content
+        result = validate_answer(content.get("validation") or {"type": "text"}, text)
+        if not result.ok:
+            reask = content.get("reask_text") or content["text"]
+            await self.emit(Output(step, text=f"{self.render(reask)}\n{result.hint}".strip()))
+            return False
+        self.set_variable(content["variable"], result.value)
+        self.state.awaiting_input = False
+        return self.next_of(step)
+
+    def set_variable(self, name: str, value: Any) -> None:
+        self.state.variables[name] = value
+        self.state.changed.add("variables")
+
+    async def run_from(self, step: Step | None) -> None:
+        limit = settings.SCENARIO_MAX_STEPS_PER_TURN
+        executed = 0
+        while step is not None:
+            executed += 1
+            if executed > limit:
+                self.state.current_step = step
+                raise StepLimitExceeded(
+                    f"The scenario ran {limit} steps without waiting for input: "
+                    "check it for a loop without a question."
+                )
+            self.state.current_step = step
+            step = await self.execute(step)
+            if self.state.awaiting_input:
+                return
+        self.state.current_step = None
+        self.state.is_completed = True
+
+    async def execute(self, step: Step) -> Step | None:
+        following = await self._execute(step)
+        return None if step_ends_scenario(step.content) else following
+
+    async def _execute(self, step: Step) -> Step | None:
+        content = step.content
+        kind = step.step_type
+        if kind == StepType.MESSAGE:
+            await self.emit(Output(step, text=self.render(content["text"])))
+        elif kind == StepType.QUESTION:
+            await self.emit(Output(step, text=self.render(content["text"])))
+            self.state.awaiting_input = True
+            return step
+        elif kind == StepType.CONDITION:
+            name = first_match(content["branches"], self.state.variables)
+            return self.target(name or content.get("default_target"), step)
+        elif kind == StepType.API_CALL:
+            result = await perform_api_call(
+                content, self.state.variables, allow_hosts=settings.API_CALL_ALLOW_HOSTS
+            )
+            variable = content["variable"]
+            if result.ok:
+                self.set_variable(variable, result.value)
+                return self.next_of(step)
+            self.set_variable(variable, None)
+            self.set_variable(f"{variable}_error", result.error)
+            return self.target(content.get("error_target"), step)
+        elif kind == StepType.LLM:
+            reply = await self.emit(Output(step, prompt=self.render(content["prompt"])))
+            if content.get("variable"):
+                self.set_variable(content["variable"], reply)
+        return self.next_of(step)
+
+
+async def run_scenario_turn(steps: list[Step], state: TurnState, text: str, emit: Emit) -> bool:
+    """Advance the scenario for one visitor message; False when it had already ended."""
+    if state.is_completed:
+        return False
+    run = ScenarioRun(steps, state, emit)
+    if not state.scenario_started:
+        state.scenario_started = True
+        await run.run_from(state.current_step)
+        return True
+    if state.awaiting_input and state.current_step is not None:
+        following = await run.answer(text)
+        if following is False:
+            return True
+        await run.run_from(following)
+        return True
+    await run.run_from(state.current_step)
+    return True

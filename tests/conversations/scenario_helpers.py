@@ -1,0 +1,110 @@
+"""Build scenarios step by step and chat through them over the websocket."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from asgiref.sync import sync_to_async
+from strawberry.relay import to_base64
+
+from bots.models import Scenario, Step
+from tests.asgi_client import rebuild, start_conversation, ws_client
+from tests.factories import BotFactory
+
+EVENT_FIELDS = """
+  __typename
+  ... on MessageCreated { message { id role content status } }
+  ... on MessageDelta { messageId offset text }
+  ... on MessageCompleted { message { id content status } }
+  ... on MessageFailed { message { id content status } code error }
+"""
+CHAT = f"""
+subscription($input: SendMessageInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}
+"""
+
+
+@sync_to_async
+def make_scenario(steps: list[tuple], *, bot_type="chat", active=True, **bot):
+    """steps: (name, step_type, content[, next step name]) in order; the first is initial."""
+    bot = BotFactory(bot_type=bot_type, **bot)
+    scenario = Scenario.objects.create(bot=bot, name="Flow")
+    created = {}
+    for order, (name, step_type, content, *_) in enumerate(steps):
+        step = Step(scenario=scenario, name=name, step_type=step_type, content=content, order=order)
+        step.full_clean()
+        step.save()
+        created[name] = step
+    for name, _, _, *following in steps:
+        if following:
+            Step.objects.filter(pk=created[name].pk).update(next_step=created[following[0]])
+    scenario.initial_step = created[steps[0][0]]
+    scenario.is_active = active
+    scenario.save()
+    return bot, scenario
+
+
+class Chat:
+    """One visitor: a conversation and a websocket, one `chat` subscription per turn."""
+
+    def __init__(self, conversation_id: str, token: str):
+        self.conversation_id = conversation_id
+        self.token = token
+
+    @classmethod
+    async def start(cls, bot) -> "Chat":
+        conversation_id, token = await start_conversation(to_base64("Bot", bot.pk))
+        return cls(conversation_id, token)
+
+    async def say(self, text: str) -> list[dict]:
+        """Send `text`; returns the turn's assistant messages (content, status)."""
+        async with ws_client({"chatToken": self.token}) as ws:
+            events = [
+                r.data["chat"] if r.data else {"errors": [e.message for e in r.errors]}
+                async for r in ws.subscribe(
+                    CHAT, {"input": {"conversationId": self.conversation_id, "text": text}}
+                )
+            ]
+        assert all("errors" not in e for e in events), events
+        messages = rebuild(events)
+        roles = {
+            e["message"]["id"]: e["message"]["role"]
+            for e in events
+            if e["__typename"] == "MessageCreated"
+        }
+        return [m for mid, m in messages.items() if roles.get(mid) == "ASSISTANT"]
+
+    async def texts(self, text: str) -> list[str]:
+        return [m["content"] for m in await self.say(text)]
+
+
+class JsonServer:
+    """A local HTTP server answering JSON, for api_call steps (allowed via allow-list)."""
+
+    def __init__(self, payload: dict, status: int = 200):
+        self.payload, self.status, self.paths = payload, status, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.paths.append(self.path)
+                body = json.dumps(outer.payload).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
