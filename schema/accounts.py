@@ -4,7 +4,8 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
-from django.contrib.auth import authenticate, login, logout
+from django.conf import settings
+from django.contrib.auth import aauthenticate, alogin, logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from strawberry import auto, relay
@@ -13,6 +14,7 @@ from accounts import models, services
 from schema.bots.types import User
 from schema.common import pk_from_global_id
 from schema.context import Info
+from server.ratelimit import client_ip, hit
 
 
 @strawberry_django.type(models.ApiToken)
@@ -73,12 +75,13 @@ class AccountQuery:
 @strawberry.type
 class AccountMutation:
     @strawberry_django.mutation(handle_django_errors=True)
-    def login(self, info: Info, input: LoginInput) -> User:
+    async def login(self, info: Info, input: LoginInput) -> User:
         request = _http_request(info)
-        user = authenticate(request, username=input.username, password=input.password)
+        await hit(settings.RATE_LIMIT_LOGIN, "login", client_ip(request), what="login attempts")
+        user = await aauthenticate(request, username=input.username, password=input.password)
         if user is None:
             raise ValidationError("Invalid username or password.", code="invalid_credentials")
-        login(request, user)
+        await alogin(request, user)
         info.context.user = user
         return user
 

@@ -35,7 +35,10 @@ def to_graphql_error(error: Exception) -> GraphQLError:
         )
     code = getattr(error, "code", None)
     if isinstance(error, PermissionDenied):
-        return GraphQLError(str(error), extensions={"code": (code or "forbidden").upper()})
+        extensions = {"code": (code or "forbidden").upper()}
+        if hasattr(error, "retry_after"):
+            extensions["retryAfter"] = error.retry_after
+        return GraphQLError(str(error), extensions=extensions)
     return GraphQLError(str(error), extensions={"code": (code or "not_found").upper()})
 
 

@@ -193,3 +193,12 @@ CORS_EXPOSE_HEADERS = ["x-request-id"]
 SCENARIO_MAX_STEPS_PER_TURN = env.int("SCENARIO_MAX_STEPS_PER_TURN", default=25)
 # Hosts ("name" or "name:port") an api_call step may reach even on private addresses.
 API_CALL_ALLOW_HOSTS = env.list("API_CALL_ALLOW_HOSTS", default=[])
+
+# --- Rate limits (limits library; Redis storage when REDIS_URL is set) ---
+RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+RATE_LIMIT_CONVERSATION_START = env.str("RATE_LIMIT_CONVERSATION_START", default="60/minute")
+RATE_LIMIT_MESSAGES_PER_CONVERSATION = env.str(
+    "RATE_LIMIT_MESSAGES_PER_CONVERSATION", default="30/minute"
+)
+RATE_LIMIT_MESSAGES_PER_IP = env.str("RATE_LIMIT_MESSAGES_PER_IP", default="300/minute")
+RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/minute")

@@ -3,6 +3,7 @@
 import strawberry
 import strawberry_django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from strawberry import UNSET, relay
 
 from conversations import events, services
@@ -17,6 +18,7 @@ from schema.conversations.types import (
     StartConversationPayload,
 )
 from schema.errors import graphql_errors
+from server.ratelimit import client_ip, hit
 
 
 @strawberry.input
@@ -53,6 +55,14 @@ class DeleteConversationInput:
 async def send(info: Info, input: SendMessageInput):
     """Accept a message and start its turn; shared by sendMessage and the chat subscription."""
     conversation = await conversation_for(info, input.conversation_id)
+    ip = client_ip(info.context.request)
+    await hit(
+        settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
+        "messages-conversation",
+        str(conversation.pk),
+        what="messages in this conversation",
+    )
+    await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
     user_message, reply = await sync_to_async(services.message_send)(
         conversation=conversation, text=input.text
     )
@@ -69,6 +79,12 @@ class ConversationMutation:
         self, info: Info, input: StartConversationInput
     ) -> StartConversationPayload:
         with graphql_errors():
+            await hit(
+                settings.RATE_LIMIT_CONVERSATION_START,
+                "conversation-start",
+                client_ip(info.context.request),
+                what="conversations started",
+            )
             bot_id = pk_from_global_id(input.bot_id, "Bot", field="bot_id")
             scenario_id = (
                 pk_from_global_id(input.scenario_id, "Scenario", field="scenario_id")

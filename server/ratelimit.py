@@ -1,0 +1,76 @@
+"""Rate limits (the `limits` library): moving windows in Redis when REDIS_URL is set, so
+every process shares the counts, else in process memory.
+
+If the storage is unreachable the limit fails open (the request is served and a warning
+logged): an outage of Redis must not take chat down with it.
+"""
+
+import asyncio
+import logging
+import math
+import time
+import weakref
+
+from django.conf import settings
+from limits import parse
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from server.exceptions import Forbidden
+
+logger = logging.getLogger(__name__)
+
+# Storages hold connections tied to the event loop that made them.
+_limiters: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MovingWindowRateLimiter]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class RateLimited(Forbidden):
+    code = "rate_limited"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"Too many {what}: retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def _limiter() -> MovingWindowRateLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        if settings.REDIS_URL:
+            storage = RedisStorage(
+                "async+" + settings.REDIS_URL,
+                implementation="redispy",
+                socket_timeout=1,
+                socket_connect_timeout=1,
+            )
+        else:
+            storage = MemoryStorage()
+        limiter = _limiters[loop] = MovingWindowRateLimiter(storage)
+    return limiter
+
+
+async def hit(rule: str, *identifiers: str, what: str) -> None:
+    """Count one event under `rule` (e.g. "10/minute"); raise RateLimited past it."""
+    if not settings.RATE_LIMITS_ENABLED or not rule:
+        return
+    item = parse(rule)
+    limiter = _limiter()
+    try:
+        if await limiter.hit(item, *identifiers):
+            return
+        stats = await limiter.get_window_stats(item, *identifiers)
+    except Exception:
+        logger.warning("rate limit storage unavailable; %s not limited", what, exc_info=True)
+        return
+    raise RateLimited(what, max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def client_ip(request) -> str:
+    """The caller's address: Django's REMOTE_ADDR, or the websocket scope's client."""
+    meta = getattr(request, "META", None)
+    if meta is not None:
+        return meta.get("REMOTE_ADDR") or "unknown"
+    client = getattr(request, "scope", {}).get("client") or ("unknown", 0)
+    return client[0]

@@ -1,0 +1,85 @@
+"""Rate limits through the real ASGI app: one event loop, as under daphne."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from strawberry.relay import to_base64
+
+from tests.asgi_client import START, gql_data, gql_http, start_conversation
+from tests.factories import BotFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEND = """
+mutation($input: SendMessageInput!) { sendMessage(input: $input) { userMessage { id } } }
+"""
+LOGIN = """
+mutation($input: LoginInput!) {
+  login(input: $input) {
+    __typename
+    ... on OperationInfo { messages { code message kind } }
+  }
+}
+"""
+
+
+@pytest.fixture(autouse=True)
+def offline(settings):
+    settings.LLM_PROVIDER = "offline"
+    settings.OFFLINE_TOKEN_DELAY = 0
+
+
+async def test_conversation_starts_per_ip_are_limited_with_retry_after(settings):
+    settings.RATE_LIMIT_CONVERSATION_START = "2/minute"
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    await start_conversation(bot_id)
+    await start_conversation(bot_id)
+    _, body = await gql_http(START, {"input": {"botId": bot_id}})
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert 1 <= error["extensions"]["retryAfter"] <= 60
+    assert "retry in" in error["message"]
+
+
+async def test_messages_per_conversation_are_limited(settings):
+    settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION = "1/minute"
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    conversation_id, token = await start_conversation(bot_id)
+    headers = {"X-Chat-Token": token}
+    variables = {"input": {"conversationId": conversation_id, "text": "hi"}}
+    await gql_data(SEND, variables, headers)
+    _, body = await gql_http(SEND, variables, headers)
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_messages_per_ip_are_limited_across_conversations(settings):
+    settings.RATE_LIMIT_MESSAGES_PER_IP = "1/minute"
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    first = await start_conversation(bot_id)
+    second = await start_conversation(bot_id)
+    await gql_data(
+        SEND, {"input": {"conversationId": first[0], "text": "a"}}, {"X-Chat-Token": first[1]}
+    )
+    _, body = await gql_http(
+        SEND, {"input": {"conversationId": second[0], "text": "b"}}, {"X-Chat-Token": second[1]}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_login_attempts_are_limited(settings):
+    settings.RATE_LIMIT_LOGIN = "2/minute"
+    await sync_to_async(UserFactory)(username="ada")
+    wrong = {"input": {"username": "ada", "password": "nope"}}
+    for _ in range(2):
+        data = await gql_data(LOGIN, wrong)
+        assert data["login"]["messages"][0]["code"] == "invalid_credentials"
+    data = await gql_data(LOGIN, wrong)
+    [message] = data["login"]["messages"]
+    assert message["code"] == "rate_limited" and "retry in" in message["message"]
+
+
+async def test_limits_can_be_disabled(settings):
+    settings.RATE_LIMITS_ENABLED = False
+    settings.RATE_LIMIT_CONVERSATION_START = "1/minute"
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    for _ in range(3):
+        await start_conversation(bot_id)
