@@ -9,6 +9,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "prefix", "user__username")
     readonly_fields = ("prefix", "digest", "created_at", "last_used_at")
+
     # Tokens are created through the API (the secret is shown once there).
     def has_add_permission(self, request):
         return False

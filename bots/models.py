@@ -62,8 +62,32 @@ class Bot(models.Model):
         return self.name
 
 
-class Scenario(models.Model):
+class FieldConstraintErrors:
+    """Report constraint violations on the field the user can change, not as non-field."""
+
+    constraint_fields: dict[str, str] = {}
+
+    def validate_constraints(self, exclude=None):
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            moved = dict(self._constraint_messages())
+            errors: dict[str, list] = {}
+            for field, items in error.error_dict.items():
+                for item in items:
+                    errors.setdefault(moved.get(item.message, field), []).append(item)
+            raise ValidationError(errors) from error
+
+    def _constraint_messages(self):
+        for constraint in self._meta.constraints:
+            if constraint.name in self.constraint_fields:
+                yield constraint.violation_error_message, self.constraint_fields[constraint.name]
+
+
+class Scenario(FieldConstraintErrors, models.Model):
     """A scripted flow of steps a bot runs with its visitors."""
+
+    constraint_fields = {"one_active_scenario_per_bot": "is_active"}
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="scenarios")
     name = models.CharField(max_length=100)
@@ -82,6 +106,7 @@ class Scenario(models.Model):
                 fields=["bot"],
                 condition=Q(is_active=True),
                 name="one_active_scenario_per_bot",
+                violation_error_code="unique",
                 violation_error_message="This bot already has an active scenario.",
             )
         ]
@@ -90,17 +115,21 @@ class Scenario(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.initial_step_id and not Step.objects.filter(
-            pk=self.initial_step_id, scenario_id=self.pk
-        ).exists():
-            raise ValidationError(
-                {"initial_step": "The initial step must belong to this scenario."},
-                code="wrong_scenario",
-            )
+        if (
+            self.initial_step_id
+            and not Step.objects.filter(pk=self.initial_step_id, scenario_id=self.pk).exists()
+        ):
+            message = "The initial step must belong to this scenario."
+            raise ValidationError({"initial_step": ValidationError(message, code="wrong_scenario")})
 
 
-class Step(models.Model):
+class Step(FieldConstraintErrors, models.Model):
     """One step of a scenario; `content` is validated per `step_type` (bots.content)."""
+
+    constraint_fields = {
+        "unique_step_order_per_scenario": "order",
+        "unique_step_name_per_scenario": "name",
+    }
 
     scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=100, help_text="Unique in the scenario; targets use it.")
@@ -117,11 +146,13 @@ class Step(models.Model):
             models.UniqueConstraint(
                 fields=["scenario", "order"],
                 name="unique_step_order_per_scenario",
+                violation_error_code="unique",
                 violation_error_message="Another step of this scenario has this order.",
             ),
             models.UniqueConstraint(
                 fields=["scenario", "name"],
                 name="unique_step_name_per_scenario",
+                violation_error_code="unique",
                 violation_error_message="Another step of this scenario has this name.",
             ),
         ]
@@ -136,9 +167,7 @@ class Step(models.Model):
             self.next_step_id == self.pk
             or not Step.objects.filter(pk=self.next_step_id, scenario_id=self.scenario_id).exists()
         ):
-            raise ValidationError(
-                {"next_step": "The next step must be another step of the same scenario."},
-                code="wrong_scenario",
-            )
+            message = "The next step must be another step of the same scenario."
+            raise ValidationError({"next_step": ValidationError(message, code="wrong_scenario")})
         if self.step_type in StepType.values:
             self.content = validate_step_content(self.step_type, self.content)

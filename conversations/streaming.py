@@ -7,6 +7,9 @@
 - the content is persisted every STREAM_PERSIST_INTERVAL and at the end; persisting also
   serves as the heartbeat that tells the sweeper this generation is alive, and as the
   cross-process stop check (a row with `stop_requested` set is not updated);
+- a message that is no longer active (swept as interrupted while this process was
+  frozen, or deleted) is never written again: its terminal state, already published,
+  stands;
 - while it runs it answers sync requests (gap repair) from any subscriber, in any
   process, with the text from the offset the subscriber asks for.
 """
@@ -23,13 +26,13 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.llm import Chunk, Usage
-from conversations.models import Message, MessageStatus
+from conversations.models import ACTIVE_STATUSES, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
 
 class StopRequested(Exception):
-    """The message was stopped (or deleted) from elsewhere."""
+    """The message was stopped, finished (swept) or deleted from elsewhere."""
 
 
 class ReplyWriter:
@@ -147,9 +150,9 @@ class ReplyWriter:
         fields = {"content": self.content, "updated_at": timezone.now()}
         if status:
             fields["status"] = status
-        updated = await Message.objects.filter(pk=self.message_id, stop_requested=False).aupdate(
-            **fields
-        )
+        updated = await Message.objects.filter(
+            pk=self.message_id, stop_requested=False, status__in=ACTIVE_STATUSES
+        ).aupdate(**fields)
         self._last_persist = now
         self._persisted = len(self.content)
         if not updated:
@@ -168,7 +171,13 @@ class ReplyWriter:
             "completion_tokens": usage.completion_tokens,
             "updated_at": timezone.now(),
         }
-        await Message.objects.filter(pk=self.message_id).aupdate(**fields)
+        updated = await Message.objects.filter(
+            pk=self.message_id, status__in=ACTIVE_STATUSES
+        ).aupdate(**fields)
+        if not updated:
+            # Finished elsewhere meanwhile (the sweeper took this process for dead) or
+            # deleted: that terminal state was already published and stands.
+            return await Message.objects.filter(pk=self.message_id).afirst() or self.message
         for name, value in fields.items():
             setattr(self.message, name, value)
         await events.publish(self.conversation_id, events.finished(self.message))

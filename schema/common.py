@@ -16,7 +16,7 @@ def pk_from_global_id(value: relay.GlobalID | str, type_name: str, *, field: str
         return int(gid.node_id)
     except (ValueError, TypeError) as exc:
         raise ValidationError(
-            {field: f"Expected the ID of a {type_name}."}, code="invalid_id"
+            {field: ValidationError(f"Expected the ID of a {type_name}.", code="invalid_id")}
         ) from exc
 
 

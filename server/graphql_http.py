@@ -9,7 +9,7 @@ carry no ambient credentials, so CSRF does not apply to them.
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import AsyncGraphQLView
@@ -46,6 +46,11 @@ class GraphQLView(AsyncGraphQLView):
             if reason:
                 return _error(reason, "CSRF_FAILED", 403)
         return await super().dispatch(request, *args, **kwargs)
+
+    async def render_graphql_ide(self, request: HttpRequest):
+        # GraphiQL sends the csrftoken cookie back as X-CSRFToken, so the page must set it.
+        get_token(request)
+        return await super().render_graphql_ide(request)
 
     async def get_context(self, request: HttpRequest, response) -> Context:
         user = getattr(request, "graphql_user", None)

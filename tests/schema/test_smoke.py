@@ -1,7 +1,11 @@
 from bots.models import Bot
 
 BOTS = """
-query { bots(first: 10) { totalCount edges { node { id name botType scenarioCount owner { username } } } } }
+query {
+  bots(first: 10) {
+    totalCount edges { node { id name botType scenarioCount owner { username } } }
+  }
+}
 """
 
 CREATE_BOT = """
