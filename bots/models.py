@@ -5,6 +5,14 @@ from django.db import models
 from django.db.models import Q
 
 
+def validate_max_tokens(value: int) -> None:
+    cap = settings.BOT_MAX_TOKENS_CAP
+    if value > cap:
+        raise ValidationError(
+            f"Ensure this value is less than or equal to {cap}.", code="max_value"
+        )
+
+
 class BotType(models.TextChoices):
     CHAT = "chat", "Chat (multi-turn, with history)"
     COMPLETION = "completion", "Completion (single turn)"
@@ -35,8 +43,8 @@ class Bot(models.Model):
     )
     max_tokens = models.PositiveIntegerField(
         default=1024,
-        validators=[MinValueValidator(1), MaxValueValidator(32768)],
-        help_text="Upper bound on the reply length in tokens.",
+        validators=[MinValueValidator(1), validate_max_tokens],
+        help_text="Upper bound on the reply length in tokens (capped by BOT_MAX_TOKENS_CAP).",
     )
     system_prompt = models.TextField(blank=True, max_length=20000)
     is_active = models.BooleanField(default=True, help_text="Visitors can chat with active bots.")

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
@@ -89,6 +90,10 @@ def scenario_delete(*, user, scenario_id: int) -> Scenario:
 def step_create(*, user, scenario_id: int, **data: Any) -> Step:
     """Create a step; without an `order` it goes after the last one."""
     scenario = _get_visible(scenario_list(user=user), scenario_id, "Scenario")
+    if scenario.steps.count() >= settings.SCENARIO_MAX_STEPS:
+        raise ValidationError(
+            f"A scenario has at most {settings.SCENARIO_MAX_STEPS} steps.", code="too_many_steps"
+        )
     if data.get("order") is None:
         last = scenario.steps.aggregate(last=Max("order"))["last"]
         data["order"] = 0 if last is None else last + 1

@@ -5,11 +5,15 @@ Every event for a conversation goes to its group as
 (no datetimes). Subscribers turn them into GraphQL types (schema.conversations).
 """
 
+import logging
+import time
 from typing import Any
 
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "conversation.event"
 SYNC_TYPE = "generation.sync"
@@ -78,21 +82,48 @@ def turn_done(conversation_id: int, user_message_id: int) -> dict[str, Any]:
     return {"kind": "turn_done", "conversation_id": conversation_id, "message_id": user_message_id}
 
 
-async def publish(conversation_id: int, event: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    await layer.group_send(
-        conversation_group(conversation_id), {"type": EVENT_TYPE, "event": event}
-    )
+async def publish(conversation_id: int, event: dict[str, Any]) -> bool:
+    """Send an event to the conversation's subscribers; False if the layer is down.
+
+    A failed publish never fails the generation: the database stays the source of
+    truth, and subscribers repair gaps from it (conversations.replay).
+    """
+    try:
+        await get_channel_layer().group_send(
+            conversation_group(conversation_id), {"type": EVENT_TYPE, "event": event}
+        )
+    except Exception as exc:
+        _layer_down(exc)
+        return False
+    return True
+
+
+_last_warning = 0.0
+
+
+def _layer_down(exc: Exception) -> None:
+    """Log a channel-layer outage at most every 10 s (it can fail on every delta)."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 10:
+        _last_warning = now
+        logger.warning("channel layer unavailable, events not delivered: %r", exc)
 
 
 async def send_to(channel: str, event: dict[str, Any]) -> None:
     """Answer one subscriber directly (gap repair), in order with later group events."""
-    await get_channel_layer().send(channel, {"type": EVENT_TYPE, "event": event})
+    try:
+        await get_channel_layer().send(channel, {"type": EVENT_TYPE, "event": event})
+    except Exception as exc:
+        _layer_down(exc)
 
 
 async def request_sync(message_id: int, offset: int, reply_channel: str) -> None:
     """Ask the process generating `message_id` for its text from `offset` on."""
-    await get_channel_layer().group_send(
-        generation_group(message_id),
-        {"type": SYNC_TYPE, "message_id": message_id, "offset": offset, "reply": reply_channel},
-    )
+    try:
+        await get_channel_layer().group_send(
+            generation_group(message_id),
+            {"type": SYNC_TYPE, "message_id": message_id, "offset": offset, "reply": reply_channel},
+        )
+    except Exception as exc:
+        _layer_down(exc)

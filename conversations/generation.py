@@ -8,6 +8,7 @@ that dies mid-turn leaves the message active; the sweeper marks it interrupted.
 import asyncio
 import contextvars
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from conversations import events
 from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.streaming import ReplyWriter, StopRequested
+from server import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def build_request(
     if prompt is not None:
         turns.append(ChatMessage("user", prompt))
     if bot.bot_type == "chat":
-        messages += turns
+        messages += trim_history(turns, settings.HISTORY_MAX_TOKENS)
     else:
         messages += [next(m for m in reversed(turns) if m.role == "user")] if turns else []
     return LLMRequest(
@@ -87,24 +89,72 @@ def build_request(
     )
 
 
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English; enough to bound a request's size."""
+    return len(text) // 4 + 1
+
+
+def trim_history(turns: list[ChatMessage], budget: int) -> list[ChatMessage]:
+    """Keep the newest turns within `budget` tokens; the last one is always kept."""
+    kept: list[ChatMessage] = []
+    used = 0
+    for turn in reversed(turns):
+        cost = estimate_tokens(turn.content)
+        if kept and used + cost > budget:
+            break
+        kept.append(turn)
+        used += cost
+    return kept[::-1]
+
+
 async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
     """Stream an LLM reply into the writer's message and finish it, whatever happens."""
     message_id = writer.message_id
     _generating[message_id] = asyncio.current_task()
+    started = time.monotonic()
+    metrics.generation_started()
+    message = None
     try:
-        await writer.pump(get_provider().stream(request))
+        message = await _generate(writer, request)
+        return message
+    finally:
+        _generating.pop(message_id, None)
+        _observe(writer, message, started)
+
+
+async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
+    limit = settings.GENERATION_MAX_SECONDS
+    try:
+        async with asyncio.timeout(limit):
+            await writer.pump(get_provider().stream(request))
     except LLMError as exc:
         return await writer.finish(MessageStatus.FAILED, error=exc.message, error_code=exc.code)
+    except TimeoutError:
+        error = f"The reply took longer than {limit:g} s and was cut off."
+        return await writer.finish(MessageStatus.FAILED, error=error, error_code="timeout")
     except StopRequested:
         return await writer.finish(MessageStatus.STOPPED)
     except asyncio.CancelledError:
-        if message_id in _stopping:
-            _stopping.discard(message_id)
+        if writer.message_id in _stopping:
+            _stopping.discard(writer.message_id)
             return await writer.finish(MessageStatus.STOPPED)
         raise
-    finally:
-        _generating.pop(message_id, None)
     return await writer.finish(MessageStatus.COMPLETE)
+
+
+def _observe(writer: ReplyWriter, message: Message | None, started: float) -> None:
+    outcome = message.status if message is not None else "interrupted"
+    metrics.generation_finished(time.monotonic() - started, outcome)
+    if writer.first_token_at is not None:
+        metrics.observe_first_token(writer.first_token_at - started)
+    if writer.usage is not None:
+        metrics.count_tokens(
+            writer.bot_id,
+            writer.usage.prompt_tokens,
+            writer.usage.completion_tokens,
+        )
+    if message is not None and message.error_code:
+        metrics.count_error(message.error_code)
 
 
 async def finish_untouched(message: Message, status: str, *, error: str = "", code: str = ""):

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from conversations import events
@@ -31,15 +32,34 @@ from conversations.models import ACTIVE_STATUSES, Message, MessageStatus
 logger = logging.getLogger(__name__)
 
 
+async def _retrying(write):
+    """Run a final write, retrying while the database is unreachable (bounded).
+
+    The outcome of a generation must not be lost to a short database outage.
+    """
+    deadline = time.monotonic() + settings.GENERATION_FINISH_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return await write()
+        except DatabaseError:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable; retrying the final write in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 class StopRequested(Exception):
     """The message was stopped, finished (swept) or deleted from elsewhere."""
 
 
 class ReplyWriter:
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, *, bot_id: int | None = None) -> None:
         self.message = message
         self.message_id = message.pk
         self.conversation_id = message.conversation_id
+        self.bot_id = bot_id
         self.content = message.content
         self.published = len(self.content)
         self.usage: Usage | None = None
@@ -51,11 +71,17 @@ class ReplyWriter:
         self._channel: str | None = None
 
     async def __aenter__(self) -> "ReplyWriter":
-        layer = get_channel_layer()
-        self._channel = await layer.new_channel("gen.")
-        await layer.group_add(events.generation_group(self.message_id), self._channel)
-        self._sync_task = asyncio.create_task(self._answer_syncs())
         await self._persist(status=MessageStatus.STREAMING, force=True)
+        layer = get_channel_layer()
+        try:
+            self._channel = await layer.new_channel("gen.")
+            await layer.group_add(events.generation_group(self.message_id), self._channel)
+        except Exception:
+            # Channel layer down: no gap repair from here; subscribers fall back to the DB.
+            logger.warning("channel layer unavailable: sync answers off for %s", self.message_id)
+            self._channel = None
+            return self
+        self._sync_task = asyncio.create_task(self._answer_syncs())
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -63,15 +89,22 @@ class ReplyWriter:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
-        with contextlib.suppress(Exception):
-            await get_channel_layer().group_discard(
-                events.generation_group(self.message_id), self._channel
-            )
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await get_channel_layer().group_discard(
+                    events.generation_group(self.message_id), self._channel
+                )
 
     async def _answer_syncs(self) -> None:
         layer = get_channel_layer()
         while True:
-            request = await layer.receive(self._channel)
+            try:
+                request = await layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1)  # layer down: retry, it may come back
+                continue
             offset = int(request.get("offset", 0))
             if request.get("type") != events.SYNC_TYPE or offset >= len(self.content):
                 continue
@@ -147,6 +180,17 @@ class ReplyWriter:
         )
         if not (force or due):
             return
+        if not force:
+            try:
+                await self._write_progress(status, now)
+            except DatabaseError:
+                # Database away: keep streaming; the next tick (or finish) writes it all.
+                self._last_persist = now
+                logger.warning("could not persist message %s; will retry", self.message_id)
+            return
+        await self._write_progress(status, now)
+
+    async def _write_progress(self, status: str | None, now: float) -> None:
         fields = {"content": self.content, "updated_at": timezone.now()}
         if status:
             fields["status"] = status
@@ -171,9 +215,11 @@ class ReplyWriter:
             "completion_tokens": usage.completion_tokens,
             "updated_at": timezone.now(),
         }
-        updated = await Message.objects.filter(
-            pk=self.message_id, status__in=ACTIVE_STATUSES
-        ).aupdate(**fields)
+        updated = await _retrying(
+            lambda: Message.objects.filter(pk=self.message_id, status__in=ACTIVE_STATUSES).aupdate(
+                **fields
+            )
+        )
         if not updated:
             # Finished elsewhere meanwhile (the sweeper took this process for dead) or
             # deleted: that terminal state was already published and stands.

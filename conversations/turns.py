@@ -52,7 +52,7 @@ class TurnOutputs:
     async def emit(self, output: Output) -> str:
         """Send one output (fixed text, or an LLM reply to a prompt); returns its text."""
         message = await self._next_message(output.step)
-        async with ReplyWriter(message) as writer:
+        async with ReplyWriter(message, bot_id=self.conversation.bot_id) as writer:
             if output.prompt is None and output.text is not None:
                 await writer.write(output.text)
                 await writer.finish(MessageStatus.COMPLETE)

@@ -138,7 +138,7 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -202,3 +202,16 @@ RATE_LIMIT_MESSAGES_PER_CONVERSATION = env.str(
 )
 RATE_LIMIT_MESSAGES_PER_IP = env.str("RATE_LIMIT_MESSAGES_PER_IP", default="300/minute")
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/minute")
+
+# --- Generation limits and failure handling ---
+# A reply is cut off (FAILED, code timeout) after this long, whatever the upstream does.
+GENERATION_MAX_SECONDS = env.float("GENERATION_MAX_SECONDS", default=300.0)
+# How long the final write of a reply is retried while the database is unreachable.
+GENERATION_FINISH_RETRY_SECONDS = env.float("GENERATION_FINISH_RETRY_SECONDS", default=60.0)
+# History sent to the LLM is trimmed to about this many tokens (oldest first; the system
+# prompt and the visitor's last message are always kept).
+HISTORY_MAX_TOKENS = env.int("HISTORY_MAX_TOKENS", default=3000)
+# Caps on what owners and the engine may store.
+BOT_MAX_TOKENS_CAP = env.int("BOT_MAX_TOKENS_CAP", default=8192)
+SCENARIO_MAX_STEPS = env.int("SCENARIO_MAX_STEPS", default=100)
+CONVERSATION_VARIABLES_MAX_BYTES = env.int("CONVERSATION_VARIABLES_MAX_BYTES", default=32768)

@@ -2,13 +2,17 @@ from django.contrib import admin
 from django.urls import path
 
 from schema import schema
-from server import views
+from server import chat_page, health, metrics, views
 from server.graphql_http import GraphQLView
 
 urlpatterns = [
     path("", views.landing, name="landing"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("chat/", chat_page.chat_index, name="chat-index"),
+    path("chat/<str:bot_ref>/", chat_page.chat, name="chat"),
     path("graphql", GraphQLView.as_view(schema=schema), name="graphql"),
     path("graphql/", GraphQLView.as_view(schema=schema)),
 ]

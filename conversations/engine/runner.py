@@ -11,6 +11,7 @@ marked completed; a `chat` bot then continues as free LLM chat (system prompt, h
 and collected variables in context), a `completion` bot answers each message alone.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,9 +103,17 @@ class ScenarioRun:
         self.state.awaiting_input = False
         return self.next_of(step)
 
-    def set_variable(self, name: str, value: Any) -> None:
+    def set_variable(self, name: str, value: Any) -> bool:
+        """Store a variable unless the variables would outgrow their cap (then: None)."""
+        candidate = {**self.state.variables, name: value}
+        if len(json.dumps(candidate, default=str)) > settings.CONVERSATION_VARIABLES_MAX_BYTES:
+            self.state.variables[name] = None
+            self.state.variables[f"{name}_error"] = "value too large to keep"
+            self.state.changed.add("variables")
+            return False
         self.state.variables[name] = value
         self.state.changed.add("variables")
+        return True
 
     async def run_from(self, step: Step | None) -> None:
         limit = settings.SCENARIO_MAX_STEPS_PER_TURN
@@ -145,9 +154,10 @@ class ScenarioRun:
                 content, self.state.variables, allow_hosts=settings.API_CALL_ALLOW_HOSTS
             )
             variable = content["variable"]
-            if result.ok:
-                self.set_variable(variable, result.value)
+            if result.ok and self.set_variable(variable, result.value):
                 return self.next_of(step)
+            if result.ok:
+                return self.target(content.get("error_target"), step)
             self.set_variable(variable, None)
             self.set_variable(f"{variable}_error", result.error)
             return self.target(content.get("error_target"), step)
