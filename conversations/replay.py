@@ -31,6 +31,18 @@ from conversations.models import Message
 SYNC_RETRY_SECONDS = 1.0
 
 
+class LiveEventsUnavailable(Exception):
+    """The channel layer cannot be joined (e.g. Redis is down)."""
+
+    code = "service_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Live events are unavailable right now (the channel layer is down). Messages "
+            "are still accepted: poll conversation.messages, or subscribe again shortly."
+        )
+
+
 @dataclass
 class _Known:
     length: int
@@ -172,9 +184,15 @@ async def conversation_events(
     there, so no event of the turn can be missed); it returns the first message id to
     replay from.
     """
-    async with ws.listen_to_channel(
-        events.EVENT_TYPE, groups=[events.conversation_group(conversation_id)]
-    ) as listener:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            listener = await stack.enter_async_context(
+                ws.listen_to_channel(
+                    events.EVENT_TYPE, groups=[events.conversation_group(conversation_id)]
+                )
+            )
+        except Exception as exc:
+            raise LiveEventsUnavailable() from exc
         state = StreamState(conversation_id, ws.channel_name)
         since_id = await after_join() if after_join is not None else None
         for event in await replay(state, resume, since_id):

@@ -42,6 +42,10 @@ def to_graphql_error(error: Exception) -> GraphQLError:
     return GraphQLError(str(error), extensions={"code": (code or "not_found").upper()})
 
 
+def unavailable(error: Exception) -> GraphQLError:
+    return GraphQLError(str(error), extensions={"code": "SERVICE_UNAVAILABLE"})
+
+
 @contextmanager
 def graphql_errors() -> Iterator[None]:
     """Re-raise domain errors as GraphQL errors carrying code/field (never masked)."""

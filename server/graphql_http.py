@@ -6,8 +6,11 @@ that authenticate with the session cookie: bearer/Basic callers and anonymous vi
 carry no ambient credentials, so CSRF does not apply to them.
 """
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.utils.decorators import method_decorator
@@ -16,6 +19,9 @@ from strawberry.django.views import AsyncGraphQLView
 
 from accounts.authentication import AuthenticationFailed, user_from_authorization
 from schema.context import Context
+
+DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
+logger = logging.getLogger(__name__)
 
 
 def _error(message: str, code: str, status: int) -> JsonResponse:
@@ -33,6 +39,14 @@ def _csrf_failure(request: HttpRequest) -> str | None:
 @method_decorator(csrf_exempt, name="dispatch")
 class GraphQLView(AsyncGraphQLView):
     async def dispatch(self, request: HttpRequest, *args, **kwargs):
+        try:
+            return await self._dispatch(request, *args, **kwargs)
+        except DatabaseError:
+            # Authentication (token, session) needs the database before GraphQL runs.
+            logger.exception("database unavailable")
+            return _error(DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503)
+
+    async def _dispatch(self, request: HttpRequest, *args, **kwargs):
         header = request.headers.get("Authorization")
         if header:
             try:

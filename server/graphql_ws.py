@@ -9,6 +9,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from accounts.authentication import AuthenticationFailed, user_from_authorization
 from schema.context import Context
 from server.origins import origin_allowed
+from server.resilient_consumer import ResilientLayerMixin
 
 
 class _AnyOperationSchema:
@@ -33,7 +34,7 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
         super().__init__(*args, schema=_AnyOperationSchema(schema), **kwargs)
 
 
-class GraphQLWSConsumer(BaseConsumer):
+class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
     graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     def is_websocket_origin_allowed(self, request, origin: str) -> bool:

@@ -7,7 +7,7 @@ import strawberry
 from strawberry import relay
 
 from conversations import models
-from conversations.replay import conversation_events
+from conversations.replay import LiveEventsUnavailable, conversation_events
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for
@@ -20,7 +20,7 @@ from schema.conversations.types import (
     MessageDelta,
     MessageFailed,
 )
-from schema.errors import graphql_errors
+from schema.errors import graphql_errors, unavailable
 from server.exceptions import Forbidden
 
 
@@ -64,6 +64,25 @@ def _websocket(info: Info):
     return info.context.ws
 
 
+async def _chat_events(ws, conversation_id, sent, send_after_join):
+    """The turn's events; ends once the turn is done and its replies are finished."""
+    unfinished: set[int] = set()
+    turn_done = False
+    async for event in conversation_events(ws, conversation_id, after_join=send_after_join):
+        kind = event["kind"]
+        if kind == "turn_done":
+            turn_done = turn_done or event["message_id"] == sent["id"]
+        elif kind == "created" and event["message"]["status"] in ("pending", "streaming"):
+            unfinished.add(event["message"]["id"])
+        elif kind in ("completed", "failed"):
+            unfinished.discard(event["message"]["id"])
+        converted = await to_graphql(event)
+        if converted is not None:
+            yield converted
+        if turn_done and not unfinished:
+            return
+
+
 @strawberry.type
 class ConversationSubscription:
     @strawberry.subscription(
@@ -87,10 +106,13 @@ class ConversationSubscription:
                     resume_from.message_id, "Message", field="message_id"
                 )
                 resume = (message_pk, resume_from.offset)
-        async for event in conversation_events(ws, conversation.pk, resume=resume):
-            converted = await to_graphql(event)
-            if converted is not None:
-                yield converted
+        try:
+            async for event in conversation_events(ws, conversation.pk, resume=resume):
+                converted = await to_graphql(event)
+                if converted is not None:
+                    yield converted
+        except LiveEventsUnavailable as exc:
+            raise unavailable(exc) from exc
 
     @strawberry.subscription(description="Send a message and stream this turn's events.")
     async def chat(
@@ -107,18 +129,8 @@ class ConversationSubscription:
             sent["id"] = user_message.pk
             return user_message.pk
 
-        unfinished: set[int] = set()
-        turn_done = False
-        async for event in conversation_events(ws, conversation.pk, after_join=send_after_join):
-            kind = event["kind"]
-            if kind == "turn_done":
-                turn_done = turn_done or event["message_id"] == sent["id"]
-            elif kind == "created" and event["message"]["status"] in ("pending", "streaming"):
-                unfinished.add(event["message"]["id"])
-            elif kind in ("completed", "failed"):
-                unfinished.discard(event["message"]["id"])
-            converted = await to_graphql(event)
-            if converted is not None:
-                yield converted
-            if turn_done and not unfinished:
-                return
+        try:
+            async for event in _chat_events(ws, conversation.pk, sent, send_after_join):
+                yield event
+        except LiveEventsUnavailable as exc:
+            raise unavailable(exc) from exc
