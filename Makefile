@@ -39,7 +39,8 @@ schema: $(STAMP)
 	$(BIN)/python manage.py export_schema schema --path schema.graphql
 
 # Pass 1: the embedded default (SQLite, in-memory channel layer).
-# Pass 2: Postgres + Redis (channels-redis), required under CI=true.
+# Pass 2: Postgres + Redis (channels-redis), required under CI=true. The browser tests
+# run once, in pass 1: they exercise pages, not the database or the layer.
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory test-embedded
@@ -53,7 +54,7 @@ test-embedded: $(STAMP)
 test-services: $(STAMP)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	E2E_DATABASE_URL=$(E2E_DATABASE_URL) REDIS_TEST_URL=$(TEST_REDIS_URL) \
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ignore=tests/browser $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,5 +1,7 @@
 import strawberry
 import strawberry_django
+from django.conf import settings
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
@@ -9,6 +11,7 @@ from schema.bots.queries import BotQuery
 from schema.conversations.mutations import ConversationMutation
 from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
+from schema.extensions import DocumentLimits, HideSuggestions, MaskUnexpectedErrors, QueryLimits
 from schema.system import SystemQuery
 
 
@@ -24,5 +27,17 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=ConversationSubscription,
-    extensions=[DjangoOptimizerExtension],
+    # Order matters on the way out (last listed runs first): errors are masked last,
+    # after every other extension has seen them. See schema/extensions.py.
+    extensions=[
+        MaskUnexpectedErrors,
+        HideSuggestions,
+        DocumentLimits,
+        QueryLimits,
+        DjangoOptimizerExtension,
+    ],
+    config=StrawberryConfig(
+        disable_field_suggestions=not settings.GRAPHQL_FIELD_SUGGESTIONS,
+        relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
+    ),
 )

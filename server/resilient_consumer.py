@@ -8,6 +8,7 @@ when the layer is back.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -31,10 +32,8 @@ class ResilientLayerMixin:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self._receive_from_layer)
-        try:
+        with contextlib.suppress(StopConsumer):
             await await_many_dispatch(sources, self.dispatch)
-        except StopConsumer:
-            pass
 
     async def _receive_from_layer(self):
         delay = 0.5

@@ -130,6 +130,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "server" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -215,3 +216,48 @@ HISTORY_MAX_TOKENS = env.int("HISTORY_MAX_TOKENS", default=3000)
 BOT_MAX_TOKENS_CAP = env.int("BOT_MAX_TOKENS_CAP", default=8192)
 SCENARIO_MAX_STEPS = env.int("SCENARIO_MAX_STEPS", default=100)
 CONVERSATION_VARIABLES_MAX_BYTES = env.int("CONVERSATION_VARIABLES_MAX_BYTES", default=32768)
+
+# --- GraphQL limits ---
+# Checked before execution (schema/limits.py, schema/extensions.py, server/graphql_http.py,
+# server/graphql_ws.py) and read per operation / per connection, so overrides apply at once.
+# Depth counts every field level, leaves included ({ me { username } } is 2).
+# graphql-armor's default of 6 assumes plain lists; a Relay hop costs three levels
+# (field, edges, node), so 6 would allow two hops. The README's deepest documented query,
+# bots -> edges -> node -> scenarios -> edges -> node -> steps -> edges -> node ->
+# nextStep -> name, is 11; 12 admits it with one level to spare. __schema/__type subtrees
+# are exempt (GraphiQL's introspection query is ~13 deep); graphql-core's
+# MaxIntrospectionDepthRule bounds them instead.
+GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=12)
+# Aliases and directives are counted with fragments expanded (a spread counts its
+# fragment's aliases every time it is used).
+GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=15)
+GRAPHQL_MAX_DIRECTIVES = env.int("GRAPHQL_MAX_DIRECTIVES", default=50)
+# Lexical tokens per document (comments included). GraphiQL's introspection query is
+# about 300, the README's nested bots query about 60; literal inputs count, variables don't.
+GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=1000)
+# Largest HTTP request body (413 above it) and GraphQL document (a syntax error above it).
+GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=64 * 1024)
+# Relay pages: first/last above this are refused before execution (and by
+# strawberry's relay_max_results, which is also what a list without first/last returns).
+GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)
+STRAWBERRY_DJANGO = {**STRAWBERRY_DJANGO, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}
+# Cost: each selected field counts once per item of the lists around it, with a list's
+# size taken from its first/last; bots(first: 100) { … scenarios(first: 100) { … } } is
+# over 10 000. A list without first/last counts as GRAPHQL_COST_DEFAULT_PAGE_SIZE items
+# (1: the README's bots(first: 20) { … scenarios { … steps { … } } } costs ~500); it still
+# returns up to GRAPHQL_MAX_PAGE_SIZE, so raise this to make unsized lists count more.
+GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=5000)
+GRAPHQL_COST_DEFAULT_PAGE_SIZE = env.int("GRAPHQL_COST_DEFAULT_PAGE_SIZE", default=1)
+# "Did you mean …?" hints in errors name fields, arguments and enum values: off in
+# production, like introspection (GRAPHQL_INTROSPECTION above).
+GRAPHQL_FIELD_SUGGESTIONS = env.bool("GRAPHQL_FIELD_SUGGESTIONS", default=DEBUG)
+# Websockets. A socket that has not sent connection_init within this many seconds is
+# closed with 4408 (both subprotocols).
+WS_CONNECTION_INIT_TIMEOUT = env.float("WS_CONNECTION_INIT_TIMEOUT", default=10.0)
+# Operations running at once on one socket; one more gets an error message.
+WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=20)
+# A bigger frame closes the socket with 1009 (Message Too Big; daphne's own cap is 1 MiB).
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
+# Seconds between server keep-alives after connection_ack ("ping" on graphql-transport-ws,
+# "ka" on legacy graphql-ws); 0 turns them off.
+WS_KEEPALIVE_INTERVAL = env.float("WS_KEEPALIVE_INTERVAL", default=15.0)

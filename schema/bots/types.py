@@ -109,7 +109,11 @@ class Bot(relay.Node):
     created_at: datetime
     updated_at: datetime
     scenarios: DjangoListConnection["Scenario"] = strawberry_django.connection()
-    scenario_count: int = strawberry_django.field(annotate=Count("scenarios", distinct=True))
+
+    @strawberry_django.field(annotate={"_scenario_count": Count("scenarios", distinct=True)})
+    def scenario_count(self, root: models.Bot) -> int:
+        counted = getattr(root, "_scenario_count", None)
+        return root.scenarios.count() if counted is None else counted
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):

@@ -103,9 +103,14 @@ class Conversation(relay.Node):
     messages: DjangoListConnection[Message] = strawberry_django.connection(
         description="Messages, oldest first; `filters: {isRead: false}` gives the unread ones."
     )
-    unread_count: int = strawberry_django.field(
-        annotate=Count("messages", filter=Q(messages__is_read=False))
+
+    @strawberry_django.field(
+        annotate={"_unread_count": Count("messages", filter=Q(messages__is_read=False))}
     )
+    def unread_count(self, root: models.Conversation) -> int:
+        # Annotated in list queries; a mutation's returned object is counted here.
+        counted = getattr(root, "_unread_count", None)
+        return root.messages.filter(is_read=False).count() if counted is None else counted
 
     @strawberry_django.field(only=["scenario_id"], select_related=["scenario"])
     def scenario_name(self, root: models.Conversation) -> str | None:

@@ -1,0 +1,169 @@
+"""Schema extensions: query limits, introspection and suggestion switches, error masking.
+
+Every switch and limit is read from settings when an operation starts (extensions are
+instantiated per operation), so `settings` overrides in tests and a changed
+environment apply without rebuilding the schema. The settings live in the
+`# --- GraphQL limits ---` block of server/settings.py.
+"""
+
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from graphql import GraphQLError
+from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
+from strawberry.types import StreamExecutionResult
+
+from schema.limits import Limits, query_limits_rule
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+# Domain errors carry messages written for clients (server/exceptions.py, services).
+DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)
+RELAY_MODULES = ("strawberry.relay.", "strawberry_django.relay.")
+_SUGGESTION = re.compile(r"\s*Did you mean\b.*\Z", re.DOTALL)
+
+
+def limits_from_settings() -> Limits:
+    return Limits(
+        max_depth=settings.GRAPHQL_MAX_DEPTH,
+        max_aliases=settings.GRAPHQL_MAX_ALIASES,
+        max_directives=settings.GRAPHQL_MAX_DIRECTIVES,
+        max_cost=settings.GRAPHQL_MAX_COST,
+        max_page_size=settings.GRAPHQL_MAX_PAGE_SIZE,
+        default_page_size=settings.GRAPHQL_COST_DEFAULT_PAGE_SIZE,
+    )
+
+
+def _errors_of(result: object) -> list[GraphQLError]:
+    return list(getattr(result, "errors", None) or ())
+
+
+def _raised_by_relay_arguments(error: BaseException) -> bool:
+    """A ValueError raised by strawberry's / strawberry-django's Relay code: those only
+    reject the request's paging arguments (an `after` cursor that does not decode)."""
+    if not isinstance(error, ValueError):
+        return False
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    module = traceback.tb_frame.f_globals.get("__name__", "") if traceback else ""
+    return module.startswith(RELAY_MODULES)
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """True for errors whose text is written for clients; the rest come from a bug or an
+    outage and are masked.
+
+    Expected: graphql-core's own errors (syntax, validation, variable coercion: no
+    original error, or a GraphQLError), GraphQLErrors raised on purpose
+    (schema/errors.py), and Django ValidationError / PermissionDenied /
+    ObjectDoesNotExist (server/exceptions.py).
+    """
+    original = error.original_error
+    return original is None or isinstance(original, (GraphQLError, *DOMAIN_ERRORS))
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replace unexpected errors by "Unexpected error (id <12 hex>)." and log them.
+
+    The log record (logger `schema.extensions`, with the traceback) carries the same id,
+    so a client's report leads to the cause; `extensions.code` is INTERNAL_SERVER_ERROR.
+    Relay's argument errors are the client's, not ours: they keep strawberry's wording
+    ("Argument 'first' …", "Invalid cursor"), or read "Invalid cursor." when the cursor's
+    base64 did not decode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda error: not is_expected(error))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if _raised_by_relay_arguments(error.original_error):
+            known = error.message.startswith(("Argument '", "Invalid cursor"))
+            return GraphQLError(
+                error.message if known else "Invalid cursor.",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        error_id = secrets.token_hex(6)
+        path = ".".join(str(key) for key in error.path or ()) or "-"
+        logger.exception(
+            "Unexpected error (id %s) at %s: %s",
+            error_id,
+            path,
+            error.message,
+            exc_info=error.original_error,
+            extra={"error_id": error_id},
+        )
+        return GraphQLError(
+            f"Unexpected error (id {error_id}).",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": INTERNAL_ERROR_CODE, "errorId": error_id},
+        )
+
+
+class HideSuggestions(SchemaExtension):
+    """Drop "Did you mean …?" hints unless GRAPHQL_FIELD_SUGGESTIONS (default: DEBUG).
+
+    The hints name fields, arguments, types and enum values, which is the schema that
+    disabled introspection hides. Strawberry's `disable_field_suggestions` only covers
+    unknown fields; this covers every hint graphql-core appends, read per operation.
+    """
+
+    @staticmethod
+    def _strip(result: object) -> None:
+        if settings.GRAPHQL_FIELD_SUGGESTIONS:
+            return
+        for error in _errors_of(result):
+            if error.original_error is None or isinstance(error.original_error, GraphQLError):
+                error.message = _SUGGESTION.sub("", error.message)
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        self._strip(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self._strip(result)
+        yield
+
+
+class DocumentLimits(MaxTokensLimiter):
+    """Strawberry's MaxTokensLimiter with GRAPHQL_MAX_TOKENS read per operation, plus a
+    cap on the document's length (GRAPHQL_MAX_QUERY_BYTES, counted in characters here,
+    which never exceed the bytes) so an oversized document is refused before it is lexed.
+    Both surface as syntax errors ("Document contains more than … tokens")."""
+
+    def __init__(self) -> None:
+        super().__init__(max_token_count=settings.GRAPHQL_MAX_TOKENS)
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_source_length"] = settings.GRAPHQL_MAX_QUERY_BYTES
+        yield from super().on_operation()
+
+
+class QueryLimits(SchemaExtension):
+    """Validation rules added per operation: depth, aliases, directives, page sizes and
+    cost (schema/limits.py, with this request's variables), graphql-core's
+    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        rules = [
+            query_limits_rule(limits_from_settings(), context.variables),
+            MaxIntrospectionDepthRule,
+        ]
+        if not settings.GRAPHQL_INTROSPECTION:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        context.validation_rules = (*context.validation_rules, *rules)
+        yield

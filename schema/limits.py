@@ -1,0 +1,292 @@
+"""Validation rules that bound what one GraphQL operation may ask for.
+
+`query_limits_rule()` builds a graphql-core validation rule that walks each operation
+once, expanding fragment spreads (each fragment is measured once and memoised, so
+`...F` used ten times costs ten times F without walking F ten times; a fragment cycle
+counts as empty here and is reported by the spec's NoFragmentCyclesRule), and reports:
+
+- depth: the longest chain of nested fields, leaves included (`{ me { username } }` is
+  2). The subtrees of `__schema` and `__type` do not count, so GraphiQL's introspection
+  query passes; graphql-core's MaxIntrospectionDepthRule bounds those instead.
+- aliases and directives: every occurrence, with fragments expanded.
+- page sizes: `first`/`last` above the page-size cap are refused here with a clear
+  message instead of failing inside the resolver.
+- cost: every field selection costs 1 times the page sizes of the lists around it
+  (`bots(first: 10) { edges { node { name } } }` = 1 + 10 * (1 + 1 + 1) = 31); a
+  connection without `first`/`last` counts as `default_page_size` items.
+
+Variable values are known when the rule is built (one rule class per request), so
+`first: $n` counts as the value sent, else as the variable's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SchemaMetaFieldDef,
+    SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+)
+
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+PAGE_ARGUMENTS = ("first", "last")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_directives: int
+    max_cost: int
+    max_page_size: int
+    default_page_size: int
+
+
+@dataclass
+class Measure:
+    """What a selection set asks for; `cost` is for one instance of its parent."""
+
+    depth: int = 0
+    aliases: int = 0
+    directives: int = 0
+    cost: int = 0
+
+    def add(self, other: Measure) -> None:
+        self.depth = max(self.depth, other.depth)
+        self.aliases += other.aliases
+        self.directives += other.directives
+        self.cost += other.cost
+
+
+def _error(message: str, node: Any, code: str, **extra: Any) -> GraphQLError:
+    return GraphQLError(message, node, extensions={"code": code, **extra})
+
+
+class _Analyzer:
+    def __init__(
+        self,
+        context: ValidationContext,
+        limits: Limits,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.context = context
+        self.schema = context.schema
+        self.limits = limits
+        self.variables = variables
+        self.fragments = {
+            definition.name.value: definition
+            for definition in context.document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        self.measured: dict[str, Measure] = {}
+        self.entered: set[str] = set()
+        self.reported_pages: set[int] = set()
+
+    # -- walking ---------------------------------------------------------------------
+
+    def operation(self, node: OperationDefinitionNode) -> Measure:
+        root = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }.get(node.operation)
+        measure = self.selection_set(node.selection_set, root)
+        measure.directives += len(node.directives or ())
+        return measure
+
+    def selection_set(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> Measure:
+        total = Measure()
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total.add(self.field(selection, parent))
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                scope = self.schema.get_type(condition.name.value) if condition else parent
+                inline = self.selection_set(selection.selection_set, scope)
+                inline.directives += len(selection.directives or ())
+                total.add(inline)
+            elif isinstance(selection, FragmentSpreadNode):
+                spread = self.fragment(selection.name.value)
+                total.add(
+                    Measure(
+                        depth=spread.depth,
+                        aliases=spread.aliases,
+                        directives=spread.directives + len(selection.directives or ()),
+                        cost=spread.cost,
+                    )
+                )
+        return total
+
+    def fragment(self, name: str) -> Measure:
+        if name in self.measured:
+            return self.measured[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.entered:
+            # Unknown fragments and cycles are the spec rules' to report.
+            return Measure()
+        self.entered.add(name)
+        scope = self.schema.get_type(definition.type_condition.name.value)
+        measure = self.selection_set(definition.selection_set, scope)
+        measure.directives += len(definition.directives or ())
+        self.entered.discard(name)
+        self.measured[name] = measure
+        return measure
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> Measure:
+        name = node.name.value
+        definition = self.field_definition(parent, name)
+        child_type = get_named_type(definition.type) if definition else None
+        child = self.selection_set(node.selection_set, child_type)
+        page = self.page_size(node, definition)
+        return Measure(
+            depth=1 if name in INTROSPECTION_ROOTS else 1 + child.depth,
+            aliases=child.aliases + (1 if node.alias else 0),
+            directives=child.directives + len(node.directives or ()),
+            cost=1 + page * child.cost,
+        )
+
+    def field_definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
+        if name == "__typename":
+            return TypeNameMetaFieldDef
+        if parent is self.schema.query_type and name == "__schema":
+            return SchemaMetaFieldDef
+        if parent is self.schema.query_type and name == "__type":
+            return TypeMetaFieldDef
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            return parent.fields.get(name)
+        return None
+
+    # -- page sizes ------------------------------------------------------------------
+
+    def page_size(self, node: FieldNode, definition: GraphQLField | None) -> int:
+        """How many items a list field may return: its first/last, else the default."""
+        if definition is None or not any(arg in definition.args for arg in PAGE_ARGUMENTS):
+            return 1
+        requested = [
+            (argument.name.value, self.int_value(argument.value))
+            for argument in node.arguments or ()
+            if argument.name.value in PAGE_ARGUMENTS
+        ]
+        sizes = []
+        for argument, value in requested:
+            if value is None:
+                continue
+            if value < 0 or value > self.limits.max_page_size:
+                self.report_page(node, argument, value)
+                value = min(max(value, 0), self.limits.max_page_size)
+            sizes.append(value)
+        return max(sizes) if sizes else self.limits.default_page_size
+
+    def int_value(self, value: Any) -> int | None:
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, VariableNode):
+            sent = self.variables.get(value.name.value)
+            if isinstance(sent, float) and sent.is_integer():
+                sent = int(sent)
+            if isinstance(sent, int) and not isinstance(sent, bool):
+                return sent
+        return None
+
+    def report_page(self, node: FieldNode, argument: str, value: int) -> None:
+        if id(node) in self.reported_pages:
+            return
+        self.reported_pages.add(id(node))
+        limit = self.limits.max_page_size
+        # The same words as strawberry's own check, which runs too late to be clear.
+        if value < 0:
+            message, code = (
+                f"Argument '{argument}' must be a non-negative integer.",
+                "BAD_PAGE_SIZE",
+            )
+        else:
+            message = f"Argument '{argument}' cannot be higher than {limit}."
+            code = "PAGE_SIZE_TOO_LARGE"
+        self.context.report_error(_error(message, node, code, limit=limit))
+
+    # -- checking --------------------------------------------------------------------
+
+    def check(self, node: OperationDefinitionNode) -> None:
+        try:
+            measure = self.operation(node)
+        except RecursionError:
+            self.context.report_error(
+                _error("The document is nested too deeply.", node, "QUERY_TOO_DEEP")
+            )
+            return
+        limits = self.limits
+        name = f"Operation '{node.name.value}'" if node.name else "The operation"
+        if measure.depth > limits.max_depth:
+            message = f"{name} is {measure.depth} levels deep; the limit is {limits.max_depth}."
+            self.context.report_error(
+                _error(message, node, "QUERY_TOO_DEEP", limit=limits.max_depth)
+            )
+        if measure.aliases > limits.max_aliases:
+            message = (
+                f"{name} uses {measure.aliases} aliases (fragments expanded); "
+                f"the limit is {limits.max_aliases}."
+            )
+            self.context.report_error(
+                _error(message, node, "TOO_MANY_ALIASES", limit=limits.max_aliases)
+            )
+        if measure.directives > limits.max_directives:
+            message = (
+                f"{name} uses {measure.directives} directives (fragments expanded); "
+                f"the limit is {limits.max_directives}."
+            )
+            self.context.report_error(
+                _error(message, node, "TOO_MANY_DIRECTIVES", limit=limits.max_directives)
+            )
+        if measure.cost > limits.max_cost:
+            message = (
+                f"{name} is too expensive: it may resolve {measure.cost} fields "
+                f"(fields times the page sizes around them); the limit is {limits.max_cost}. "
+                "Ask for smaller pages (first/last) or fewer nested lists."
+            )
+            self.context.report_error(
+                _error(message, node, "QUERY_TOO_COMPLEX", limit=limits.max_cost)
+            )
+
+
+def query_limits_rule(
+    limits: Limits, variables: Mapping[str, Any] | None = None
+) -> type[ValidationRule]:
+    """A validation rule enforcing `limits`, with this request's variable values."""
+    values = variables if isinstance(variables, Mapping) else {}
+
+    class QueryLimitsRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            for definition in context.document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    # Per operation: `$n` falls back to this operation's default.
+                    defaults = {
+                        variable.variable.name.value: int(variable.default_value.value)
+                        for variable in definition.variable_definitions or ()
+                        if isinstance(variable.default_value, IntValueNode)
+                    }
+                    _Analyzer(context, limits, {**defaults, **values}).check(definition)
+
+    return QueryLimitsRule

@@ -1,0 +1,64 @@
+"""The demo chat page: one per active bot, plain HTML + JavaScript served by the app.
+
+The page is a visitor client of the public API, nothing more: it starts a conversation
+and talks to it with GraphQL over HTTP and `graphql-transport-ws` (static/chat/chat.js),
+so it shows in a few hundred lines what any frontend has to do, resuming included.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from strawberry import relay
+
+from bots.models import Bot
+from schema.common import pk_from_global_id
+
+
+@dataclass(frozen=True)
+class ChatBot:
+    """What the pages show of a bot; `id` is its GraphQL global ID."""
+
+    id: str
+    name: str
+    description: str
+
+    @property
+    def url(self) -> str:
+        return reverse("chat", args=[self.id])
+
+
+def _chat_bot(bot: Bot) -> ChatBot:
+    return ChatBot(id=relay.to_base64("Bot", bot.pk), name=bot.name, description=bot.description)
+
+
+async def active_bots() -> list[ChatBot]:
+    """Active bots, by name: the ones a visitor may chat with."""
+    bots = Bot.objects.filter(is_active=True).order_by("name", "pk")
+    return [_chat_bot(bot) async for bot in bots]
+
+
+def _bot_pk(reference: str) -> int | None:
+    """A bot's primary key from its global ID ("Qm90OjE=") or its plain pk ("1")."""
+    if reference.isascii() and reference.isdecimal():
+        return int(reference)
+    try:
+        return pk_from_global_id(reference, "Bot")
+    except ValidationError:
+        return None
+
+
+async def chat_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat.html", {"bots": await active_bots()})
+
+
+async def chat(request: HttpRequest, bot_ref: str) -> HttpResponse:
+    pk = _bot_pk(bot_ref)
+    bot = await Bot.objects.filter(pk=pk, is_active=True).afirst() if pk is not None else None
+    if bot is None:
+        raise Http404("No active bot with this ID.")
+    context = {"bot": _chat_bot(bot), "max_length": settings.MESSAGE_MAX_LENGTH}
+    return render(request, "chat.html", context)
