@@ -1,0 +1,461 @@
+"""End-to-end fixtures: real daphne processes, a real fake-OpenAI server, real clients.
+
+Nothing here uses pytest-django's test database (the daphne subprocesses cannot see it):
+each test module gets its own database, copied from a template that is migrated and
+seeded once per session:
+- a SQLite file in a temp dir (default), or
+- a Postgres database when E2E_DATABASE_URL is set (CI): `<name>_template`, then
+  `<name>_<module>` recreated from it for each module and dropped afterwards.
+
+The seed is two owners, "owner" and "other", each with an API token (`Database`).
+Bots are created through the GraphQL API by the tests.
+
+Servers: `servers.start(name, **env)` runs `daphne -b 127.0.0.1 -p <free port>
+server.asgi:application` against the module's database and the module's fake OpenAI
+server, waits for GET /healthz (bounded), and always stops it at module end. Each
+server's output goes to a log file whose tail is attached to the report of a failing test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.e2e.wsclient import GraphQLHTTP
+from tests.fake_openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+HEALTH_TIMEOUT = 20.0
+# Tokens like the fake server's: a word with its trailing whitespace.
+TOKEN = re.compile(r"\S+\s*|\s+")
+
+# One INFO line per request would drown the servers' logs in failure reports.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+# Environment of every server unless a module or test overrides it.
+SERVER_ENV = {
+    "DEBUG": "1",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "REDIS_URL": "",
+    "LLM_PROVIDER": "openai",
+    "OPENAI_API_KEY": "sk-test",
+    "OPENAI_MAX_RETRIES": "0",
+    "OPENAI_TIMEOUT": "5",
+    "STREAM_PERSIST_INTERVAL": "0.1",
+    "GENERATION_HEARTBEAT": "0.2",
+    "GENERATION_STALE_AFTER": "1",
+    "GENERATION_SWEEP_INTERVAL": "0.5",
+    "STREAM_WATCHDOG_SECONDS": "1",
+    "PYTHONUNBUFFERED": "1",
+    # Tests open dozens of conversations a minute from one address.
+    "RATE_LIMITS_ENABLED": "0",
+}
+# Never inherited from the test process: every server gets them explicitly.
+NOT_INHERITED = ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SECRET_KEY")
+
+SEED = """
+from django.contrib.auth import get_user_model
+from accounts.services import api_token_create
+for name in ("owner", "other"):
+    user = get_user_model().objects.create_user(name, password="e2e-password-not-secret")
+    print("TOKEN", name, api_token_create(user=user, name="e2e")[1])
+"""
+
+
+def words(count: int, tag: str) -> str:
+    """A reply of `count` distinct tokens, recognisable by `tag`."""
+    return "".join(f"{tag}-{index} " for index in range(count)).rstrip() + "."
+
+
+def tokens_of(text: str) -> list[str]:
+    return TOKEN.findall(text)
+
+
+# --- the fake OpenAI server ---
+
+
+class Script:
+    """The fake's reply to each request: chosen by the last user text, else `default`.
+
+    Keyed replies let concurrent conversations get distinct answers; `sent` records the
+    tokens returned for each user text, so tests compare with what the upstream sent.
+    """
+
+    def __init__(self) -> None:
+        self.replies: dict[str, str] = {}
+        self.default = words(24, "reply")
+        self.sent: dict[str, list[list[str]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.replies.clear()
+            self.sent.clear()
+        self.default = words(24, "reply")
+
+    def __call__(self, body: dict[str, Any]) -> list[str]:
+        user = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        text = str(user[-1]["content"]) if user else ""
+        tokens = tokens_of(self.replies.get(text, self.default))
+        with self._lock:
+            self.sent[text].append(tokens)
+        return tokens
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of the one upstream request made for user `text`."""
+        with self._lock:
+            sent = list(self.sent.get(text, []))
+        assert len(sent) == 1, f"{len(sent)} upstream requests for {text!r}"
+        return sent[0]
+
+
+DEFAULT_TOKEN_INTERVAL = 0.005
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """A fake OpenAI-compatible server on loopback, shared by the module's servers."""
+    server = FakeOpenAI(reply=Script(), token_interval=DEFAULT_TOKEN_INTERVAL, stall_seconds=60)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def script(fake) -> Script:
+    """The fake's reply script, reset (with the fake's speed and mode) for each test."""
+    fake.reply.reset()
+    fake.token_interval = DEFAULT_TOKEN_INTERVAL
+    fake.mode = None
+    fake.clear()
+    return fake.reply
+
+
+# --- databases ---
+
+
+@dataclass
+class Database:
+    url: str
+    owner_token: str
+    other_token: str
+
+
+@dataclass
+class _Template:
+    url: str
+    tokens: dict[str, str]
+    postgres: bool
+
+
+def _manage(args: list[str], database_url: str, timeout: float = 120) -> str:
+    env = _child_env({"DATABASE_URL": database_url, "DEBUG": "1"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _with_db_name(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def _pg_admin(url: str):
+    import psycopg
+
+    return psycopg.connect(_with_db_name(url, "postgres"), autocommit=True, connect_timeout=5)
+
+
+def _pg_recreate(url: str, name: str, template: str | None = None) -> None:
+    with _pg_admin(url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{suffix}')
+
+
+def _pg_drop(url: str, name: str) -> None:
+    with _pg_admin(url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _base_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "botstream_e2e"
+
+
+@pytest.fixture(scope="session")
+def e2e_template(tmp_path_factory) -> _Template:
+    """A migrated, seeded database that each module copies."""
+    pg_url = os.environ.get("E2E_DATABASE_URL", "")
+    if pg_url:
+        name = f"{_base_name(pg_url)}_template"
+        _pg_recreate(pg_url, name)
+        url = _with_db_name(pg_url, name)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'template.sqlite3'}"
+    _manage(["migrate", "--noinput"], url)
+    output = _manage(["shell", "-c", SEED], url)
+    tokens = dict(re.findall(r"^TOKEN (\w+) (\S+)$", output, re.MULTILINE))
+    assert set(tokens) == {"owner", "other"}, output
+    template = _Template(url, tokens, bool(pg_url))
+    yield template
+    if pg_url:
+        with contextlib.suppress(Exception):
+            _pg_drop(pg_url, name)
+
+
+@pytest.fixture(scope="module")
+def database(e2e_template, request, tmp_path_factory) -> Database:
+    """This module's own database, a fresh copy of the template."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    if e2e_template.postgres:
+        pg_url = os.environ["E2E_DATABASE_URL"]
+        name = f"{_base_name(pg_url)}_{module}"[:63]
+        _pg_recreate(pg_url, name, template=urlsplit(e2e_template.url).path.lstrip("/"))
+        url = _with_db_name(pg_url, name)
+    else:
+        source = Path(urlsplit(e2e_template.url).path)
+        target = tmp_path_factory.mktemp(f"e2e-{module}") / "e2e.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+        url = f"sqlite:///{target}"
+    yield Database(url, e2e_template.tokens["owner"], e2e_template.tokens["other"])
+    if e2e_template.postgres:
+        with contextlib.suppress(Exception):
+            _pg_drop(pg_url, name)
+
+
+# --- servers ---
+
+
+def _child_env(overrides: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env.update(overrides)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """One daphne process."""
+
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+    _log: Any = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def http(self) -> GraphQLHTTP:
+        return GraphQLHTTP(self.graphql_url)
+
+    def launch(self) -> None:
+        """Start the process on a free port (without waiting for it)."""
+        self.port = _free_port()
+        self._log = open(self.log_path, "a")  # noqa: SIM115 (closed in stop/kill)
+        self._log.write(f"--- starting {self.name} on port {self.port} ---\n")
+        self._log.flush()
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "server.asgi:application",
+            ],
+            cwd=ROOT,
+            env=_child_env(self.env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start(self, attempts: int = 3) -> Server:
+        """Launch and wait until healthy; retries when the port was taken meanwhile."""
+        for _ in range(attempts):
+            self.launch()
+            if self.wait_healthy():
+                return self
+        raise RuntimeError(f"daphne {self.name} did not become healthy:\n{self.log_tail()}")
+
+    def wait_healthy(self) -> bool:
+        """Whether the launched process answers /healthz in time (else it is stopped)."""
+        if self._wait_healthy():
+            return True
+        exited = self.process.poll() is not None
+        self.stop()
+        if exited and "Address already in use" in self.log_tail():
+            return False
+        raise RuntimeError(f"daphne {self.name} did not become healthy:\n{self.log_tail()}")
+
+    def _wait_healthy(self) -> bool:
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        with httpx.Client(timeout=2, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    return False
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}/healthz").status_code == 200:
+                        return True
+                time.sleep(0.1)
+        return False
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything."""
+        if self.alive:
+            self.process.send_signal(signal.SIGKILL)
+        self._reap(5)
+
+    def stop(self) -> None:
+        if self.alive:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._reap(5)
+
+    def _reap(self, timeout: float) -> None:
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+_POOLS: list[ServerPool] = []
+
+
+class ServerPool:
+    """The servers of one test module (several for restart and scale-out tests)."""
+
+    def __init__(self, database: Database, fake: FakeOpenAI, log_dir: Path, env: dict) -> None:
+        self.database = database
+        self.fake = fake
+        self.log_dir = log_dir
+        self.env = env
+        self.servers: list[Server] = []
+
+    def _new(self, name: str, env: dict[str, str]) -> Server:
+        full_env = {
+            **SERVER_ENV,
+            "DATABASE_URL": self.database.url,
+            "OPENAI_BASE_URL": self.fake.base_url,
+            **self.env,
+            **env,
+        }
+        index = len(self.servers)
+        server = Server(name, full_env, self.log_dir / f"daphne-{index}-{name}.log")
+        self.servers.append(server)
+        return server
+
+    def start(self, name: str = "main", **env: str) -> Server:
+        return self._new(name, env).start()
+
+    def start_many(self, *names: str, **env: str) -> list[Server]:
+        """Start several servers at once (in parallel: each takes seconds to boot)."""
+        started = [self._new(name, env) for name in names]
+        for server in started:
+            server.launch()
+        for server in started:
+            if not server.wait_healthy():
+                server.start()
+        return started
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """Extra environment for this module's servers (override in a module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def servers(database, fake, server_env, tmp_path_factory):
+    pool = ServerPool(database, fake, tmp_path_factory.mktemp("e2e-logs"), server_env)
+    _POOLS.append(pool)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+        _POOLS.remove(pool)
+
+
+@pytest.fixture(scope="module")
+def server(servers) -> Server:
+    """The module's main server."""
+    return servers.start("main")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the servers' log tails to the report of a failing test."""
+    report = yield
+    if report.failed:
+        for pool in _POOLS:
+            for server in pool.servers:
+                report.sections.append(
+                    (
+                        f"daphne {server.name} (port {server.port}) {server.log_path}",
+                        server.log_tail(),
+                    ),
+                )
+    return report
