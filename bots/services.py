@@ -4,9 +4,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import CharField, F, Max, TextField
 
 from bots.models import Bot, Scenario, Step
 from bots.selectors import bot_list, scenario_list, step_list
@@ -23,10 +23,20 @@ def _get_visible(queryset, pk: int, label: str):
 
 def _apply(obj, data: dict[str, Any]):
     for field, value in data.items():
+        if value is None and _is_text(obj, field):
+            value = ""  # an explicit null clears a text field (NULL is not stored)
         setattr(obj, field, value)
     obj.full_clean()
     obj.save()
     return obj
+
+
+def _is_text(obj, name: str) -> bool:
+    try:
+        field = obj._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return isinstance(field, CharField | TextField) and not field.null
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import InterfaceError, OperationalError
 from graphql import GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
@@ -25,6 +26,10 @@ logger = logging.getLogger(__name__)
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 # Domain errors carry messages written for clients (server/exceptions.py, services).
 DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)
+# The database cannot be reached (or is locked): clients may retry. IntegrityError and
+# the other DatabaseErrors are bugs, masked like any unexpected error.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 RELAY_MODULES = ("strawberry.relay.", "strawberry_django.relay.")
 _SUGGESTION = re.compile(r"\s*Did you mean\b.*\Z", re.DOTALL)
 
@@ -74,6 +79,8 @@ class MaskUnexpectedErrors(MaskErrors):
 
     The log record (logger `schema.extensions`, with the traceback) carries the same id,
     so a client's report leads to the cause; `extensions.code` is INTERNAL_SERVER_ERROR.
+    A database outage (OperationalError, InterfaceError) reads "The database is
+    unavailable right now; retry shortly." with SERVICE_UNAVAILABLE, also with an id.
     Relay's argument errors are the client's, not ours: they keep strawberry's wording
     ("Argument 'first' …", "Invalid cursor"), or read "Invalid cursor." when the cursor's
     base64 did not decode.
@@ -95,21 +102,34 @@ class MaskUnexpectedErrors(MaskErrors):
             )
         error_id = secrets.token_hex(6)
         path = ".".join(str(key) for key in error.path or ()) or "-"
-        logger.exception(
-            "Unexpected error (id %s) at %s: %s",
-            error_id,
-            path,
-            error.message,
-            exc_info=error.original_error,
-            extra={"error_id": error_id},
-        )
+        if isinstance(error.original_error, OUTAGE_ERRORS):
+            # An outage, not a bug: say so (without the driver's text), still with an id.
+            logger.error(
+                "Database unavailable (id %s) at %s: %s",
+                error_id,
+                path,
+                error.message,
+                exc_info=error.original_error,
+                extra={"error_id": error_id},
+            )
+            message, code = DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE"
+        else:
+            logger.exception(
+                "Unexpected error (id %s) at %s: %s",
+                error_id,
+                path,
+                error.message,
+                exc_info=error.original_error,
+                extra={"error_id": error_id},
+            )
+            message, code = f"Unexpected error (id {error_id}).", INTERNAL_ERROR_CODE
         return GraphQLError(
-            f"Unexpected error (id {error_id}).",
+            message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": INTERNAL_ERROR_CODE, "errorId": error_id},
+            extensions={"code": code, "errorId": error_id},
         )
 
 
@@ -155,7 +175,12 @@ class DocumentLimits(MaxTokensLimiter):
 class QueryLimits(SchemaExtension):
     """Validation rules added per operation: depth, aliases, directives, page sizes and
     cost (schema/limits.py, with this request's variables), graphql-core's
-    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION."""
+    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION.
+
+    Not strawberry's QueryDepthLimiter / MaxAliasesLimiter: they walk a fragment again
+    for every spread, so fragments that spread the previous one twice take 2**n steps
+    (22 levels, ~200 tokens: 10 s of CPU for the alias count), and they are configured
+    once at import."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context

@@ -50,6 +50,9 @@ from graphql import (
 
 INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 PAGE_ARGUMENTS = ("first", "last")
+# Counts saturate here: fragments spreading fragments grow them exponentially, and a
+# number of thousands of digits would be slow to print (or refused by Python).
+CEILING = 10**15
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,13 @@ class Measure:
 
     def add(self, other: Measure) -> None:
         self.depth = max(self.depth, other.depth)
-        self.aliases += other.aliases
-        self.directives += other.directives
-        self.cost += other.cost
+        self.aliases = min(self.aliases + other.aliases, CEILING)
+        self.directives = min(self.directives + other.directives, CEILING)
+        self.cost = min(self.cost + other.cost, CEILING)
+
+
+def _shown(count: int) -> str:
+    return f"over {CEILING}" if count >= CEILING else str(count)
 
 
 def _error(message: str, node: Any, code: str, **extra: Any) -> GraphQLError:
@@ -164,7 +171,7 @@ class _Analyzer:
             depth=1 if name in INTROSPECTION_ROOTS else 1 + child.depth,
             aliases=child.aliases + (1 if node.alias else 0),
             directives=child.directives + len(node.directives or ()),
-            cost=1 + page * child.cost,
+            cost=min(1 + page * child.cost, CEILING),
         )
 
     def field_definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
@@ -245,7 +252,7 @@ class _Analyzer:
             )
         if measure.aliases > limits.max_aliases:
             message = (
-                f"{name} uses {measure.aliases} aliases (fragments expanded); "
+                f"{name} uses {_shown(measure.aliases)} aliases (fragments expanded); "
                 f"the limit is {limits.max_aliases}."
             )
             self.context.report_error(
@@ -253,7 +260,7 @@ class _Analyzer:
             )
         if measure.directives > limits.max_directives:
             message = (
-                f"{name} uses {measure.directives} directives (fragments expanded); "
+                f"{name} uses {_shown(measure.directives)} directives (fragments expanded); "
                 f"the limit is {limits.max_directives}."
             )
             self.context.report_error(
@@ -261,7 +268,7 @@ class _Analyzer:
             )
         if measure.cost > limits.max_cost:
             message = (
-                f"{name} is too expensive: it may resolve {measure.cost} fields "
+                f"{name} is too expensive: it may resolve {_shown(measure.cost)} fields "
                 f"(fields times the page sizes around them); the limit is {limits.max_cost}. "
                 "Ask for smaller pages (first/last) or fewer nested lists."
             )

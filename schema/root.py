@@ -13,6 +13,7 @@ from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
 from schema.extensions import DocumentLimits, HideSuggestions, MaskUnexpectedErrors, QueryLimits
 from schema.system import SystemQuery
+from server.metrics import MetricsExtension
 
 
 @strawberry.type
@@ -30,6 +31,7 @@ schema = strawberry.Schema(
     # Order matters on the way out (last listed runs first): errors are masked last,
     # after every other extension has seen them. See schema/extensions.py.
     extensions=[
+        MetricsExtension,
         MaskUnexpectedErrors,
         HideSuggestions,
         DocumentLimits,

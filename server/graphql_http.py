@@ -4,29 +4,102 @@ Strawberry's Channels HTTP consumer skips Django's middleware and does no CSRF c
 this view runs inside Django instead and enforces CSRF itself, but only for requests
 that authenticate with the session cookie: bearer/Basic callers and anonymous visitors
 carry no ambient credentials, so CSRF does not apply to them.
+
+GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/), on top of what
+Strawberry does (GET queries, JSON bodies, batching off):
+- Accept: `application/graphql-response+json` when the client ranks it first, else
+  `application/json` (also for a missing Accept header and `*/*`, the spec's legacy
+  rules); nothing acceptable → 406.
+- With graphql-response+json, a request error (unparseable or invalid document, variable
+  coercion, limits: no data) is 400 without a `data` entry; with application/json it
+  stays 200 with `data: null`, as legacy clients expect.
+- POST bodies must be `application/json` (UTF-8) → else 415; larger than
+  GRAPHQL_MAX_QUERY_BYTES → 413; a JSON array (a batch) or a non-object → 400.
+- A mutation over GET → 405 with `Allow: POST`.
+- Errors of the transport itself come back as JSON `{"errors": [{"message", "extensions":
+  {"code"}}]}`, never text/plain.
 """
 
+import json
 import logging
 
+from cross_web import HTTPException
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import AsyncGraphQLView
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from accounts.authentication import AuthenticationFailed, user_from_authorization
 from schema.context import Context
+from schema.extensions import INTERNAL_ERROR_CODE
 
 DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 logger = logging.getLogger(__name__)
 
 
-def _error(message: str, code: str, status: int) -> JsonResponse:
+JSON = "application/json"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# Codes for errors of the transport (the GraphQL ones carry their own).
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def _error(message: str, code: str, status: int, media_type: str = JSON) -> JsonResponse:
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    if media_type == GRAPHQL_RESPONSE_JSON:
+        return JsonResponse(body, status=status, content_type=f"{media_type}; charset=utf-8")
     return JsonResponse(body, status=status)
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header; None if it accepts neither.
+
+    The highest `q` wins, then the earlier entry; `*/*` and `application/*` mean
+    application/json, and so does a missing header (the spec's legacy default).
+    """
+    if not accept or not accept.strip():
+        return JSON
+    ranked = []
+    for index, entry in enumerate(accept.split(",")):
+        media_range, *params = (part.strip() for part in entry.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media_range = media_range.lower()
+        if media_range == GRAPHQL_RESPONSE_JSON:
+            media_type = GRAPHQL_RESPONSE_JSON
+        elif media_range in (JSON, "application/*", "*/*"):
+            media_type = JSON
+        else:
+            continue
+        if quality > 0:
+            ranked.append((-quality, index, media_type))
+    return min(ranked)[2] if ranked else None
+
+
+def _is_request_error(result) -> bool:
+    """No data and only errors outside any field: the document or its variables failed
+    (parse, validation, limits, coercion), so nothing was executed."""
+    return result.data is None and bool(result.errors) and all(not e.path for e in result.errors)
 
 
 def _csrf_failure(request: HttpRequest) -> str | None:
@@ -47,19 +120,138 @@ class GraphQLView(AsyncGraphQLView):
             return _error(DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503)
 
     async def _dispatch(self, request: HttpRequest, *args, **kwargs):
+        response = await self._respond(request)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
+    async def _respond(self, request: HttpRequest):
+        media_type = negotiate(request.headers.get("Accept"))
+        request.graphql_media_type = media_type or JSON
+        if media_type is None and not self._renders_ide(request):
+            accepted = f"{GRAPHQL_RESPONSE_JSON} or {JSON}"
+            return self._http_error(
+                request, 406, f"Not acceptable: this endpoint answers {accepted}."
+            )
+        if request.method == "POST" and (rejection := self._check_body(request)):
+            return rejection
         header = request.headers.get("Authorization")
         if header:
             try:
                 request.graphql_user = await user_from_authorization(header)
             except AuthenticationFailed as exc:
-                response = _error(str(exc), "UNAUTHENTICATED", 401)
+                response = _error(str(exc), "UNAUTHENTICATED", 401, request.graphql_media_type)
                 response["WWW-Authenticate"] = 'Bearer realm="botstream"'
                 return response
         elif request.method == "POST" and settings.SESSION_COOKIE_NAME in request.COOKIES:
             reason = _csrf_failure(request)
             if reason:
-                return _error(reason, "CSRF_FAILED", 403)
-        return await super().dispatch(request, *args, **kwargs)
+                return _error(reason, "CSRF_FAILED", 403, request.graphql_media_type)
+        try:
+            return await self.run(request=request)
+        except HTTPException as exc:
+            return self._http_error(request, exc.status_code, exc.reason)
+
+    def _renders_ide(self, request: HttpRequest) -> bool:
+        return self.should_render_graphql_ide(self.request_adapter_class(request))
+
+    def _check_body(self, request: HttpRequest):
+        """415 unless the body is JSON in UTF-8; 413 above GRAPHQL_MAX_QUERY_BYTES."""
+        content_type = (request.content_type or "").lower()
+        charset = (request.content_params or {}).get("charset", "utf-8").lower()
+        if content_type != JSON or charset not in ("utf-8", "utf8"):
+            shown = (request.headers.get("Content-Type") or "none")[:100]
+            message = f"Unsupported Content-Type ({shown}): send the operation as {JSON} (UTF-8)."
+            return self._http_error(request, 415, message)
+        limit = settings.GRAPHQL_MAX_QUERY_BYTES
+        too_large = f"The request body is larger than {limit} bytes."
+        try:
+            declared = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return self._http_error(request, 413, too_large)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return self._http_error(request, 413, too_large)
+        if len(body) > limit:
+            return self._http_error(request, 413, too_large)
+        return None
+
+    def _http_error(self, request: HttpRequest, status: int, message: str):
+        media_type = getattr(request, "graphql_media_type", JSON)
+        response = _error(message, HTTP_CODES.get(status, "BAD_REQUEST"), status, media_type)
+        if status == 405:
+            response["Allow"] = "POST" if request.method == "GET" else "GET, POST"
+        return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError as exc:
+            # "[[[[…" a few thousand deep exhausts the decoder's recursion: a bad body.
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
+
+    async def parse_http_body(self, request_adapter):
+        try:
+            return await super().parse_http_body(request_adapter)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # A body that is JSON but not an object ("null", 7, "text"), or not UTF-8:
+            # Strawberry would fail on it with a 500.
+            message = 'The request body must be a JSON object: {"query": "..."}.'
+            raise HTTPException(400, message) from exc
+
+    def _validate_batch_request(self, request_data, protocol) -> None:
+        raise HTTPException(
+            400, "Batched operations are not supported: send one operation per request."
+        )
+
+    async def execute_single(
+        self, request, request_adapter, sub_response, context, root_value, request_data
+    ):
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if (
+                request_adapter.method == "GET"
+                and isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type == OperationType.MUTATION
+            ):
+                raise HTTPException(405, "Mutations are not allowed over GET: use POST.") from cause
+            raise
+
+    async def process_result(self, request: HttpRequest, result):
+        data = await super().process_result(request, result)
+        media_type = getattr(request, "graphql_media_type", JSON)
+        if media_type == GRAPHQL_RESPONSE_JSON and _is_request_error(result):
+            # Nothing ran: no `data` entry, and a 4xx (5xx if it was our fault).
+            data.pop("data", None)
+            codes = {(e.extensions or {}).get("code") for e in result.errors}
+            if INTERNAL_ERROR_CODE in codes:
+                request.graphql_status = 500
+            elif "SERVICE_UNAVAILABLE" in codes:
+                request.graphql_status = 503
+            else:
+                request.graphql_status = 400
+        return data
+
+    def create_response(self, response_data, sub_response):
+        response = super().create_response(response_data, sub_response)
+        request = self.request
+        if getattr(request, "graphql_media_type", JSON) == GRAPHQL_RESPONSE_JSON:
+            response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        status = getattr(request, "graphql_status", None)
+        if status is not None and not sub_response.status_code:
+            response.status_code = status
+        return response
 
     async def render_graphql_ide(self, request: HttpRequest):
         # GraphiQL sends the csrftoken cookie back as X-CSRFToken, so the page must set it.

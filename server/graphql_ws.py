@@ -1,13 +1,40 @@
-"""GraphQL over websockets (graphql-transport-ws and legacy graphql-ws)."""
+"""GraphQL over websockets (graphql-transport-ws and legacy graphql-ws).
 
+Abuse limits, read from settings when each connection opens (server/settings.py,
+`# --- GraphQL limits ---`), with the close codes of graphql-transport-ws's PROTOCOL.md,
+applied to the legacy protocol too:
+
+- no connection_init within WS_CONNECTION_INIT_TIMEOUT → 4408;
+- a second connection_init → 4429; a duplicate operation id → 4409 (graphql-transport-ws;
+  legacy graphql-ws restarts the operation, as subscriptions-transport-ws did);
+- more than WS_MAX_SUBSCRIPTIONS operations at once → an `error` message for that id;
+- a frame above WS_MAX_MESSAGE_BYTES → 1009 (Message Too Big; a 44xx code would make the
+  graphql-ws client retry, and resend the same frame);
+- a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
+- rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
+- keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
+  `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
+"""
+
+import asyncio
+import json
+from contextlib import suppress
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from strawberry import UNSET
 from strawberry.channels import GraphQLWSConsumer as BaseConsumer
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UnsetType
 
 from accounts.authentication import AuthenticationFailed, user_from_authorization
 from schema.context import Context
+from server import metrics
 from server.origins import origin_allowed
 from server.resilient_consumer import ResilientLayerMixin
 
@@ -25,17 +52,200 @@ class _AnyOperationSchema:
         return await self._schema.stream(query, **kwargs)
 
 
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_FORBIDDEN = 4403
+CLOSE_INIT_TIMEOUT = 4408
+CLOSE_TOO_MANY_INITS = 4429
+
+
+def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...]) -> str | None:
+    """Why a client message cannot be handled, or None; `start`/`stop` name the
+    protocol's operation messages (subscribe/complete, or start/stop)."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be a JSON object with a string `type`."
+    if message["type"] not in (start, stop):
+        return None
+    operation_id = message.get("id")
+    if (
+        not isinstance(operation_id, id_types)
+        or isinstance(operation_id, bool)
+        or operation_id == ""
+    ):
+        return f"A `{message['type']}` message needs an `id` string."
+    if message["type"] == stop:
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return f"A `{start}` message needs a `payload` with a `query` string."
+    if not isinstance(payload.get("variables"), dict | None):
+        return "`payload.variables` must be an object."
+    if not isinstance(payload.get("operationName"), str | None):
+        return "`payload.operationName` must be a string."
+    return None
+
+
+async def _every(interval: float, send) -> None:
+    """Send a keep-alive every `interval` seconds (the first after one interval)."""
+    with suppress(Exception):
+        while True:
+            await asyncio.sleep(interval)
+            await send()
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws with malformed messages closing 4400 (instead of crashing the
+    connection's task) and keep-alive pings. Strawberry already closes 4408, 4409, 4429,
+    4401 and 4403, and refuses operations past the per-connection limit."""
+
+    keep_alive_task: asyncio.Task | None = None
+
+    async def handle_message(self, message) -> None:
+        if reason := _malformed(message, "subscribe", "complete", (str,)):
+            await self.handle_invalid_message(reason)
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.view.keep_alive and not self.keep_alive_task:
+            interval = self.view.keep_alive_interval
+            self.keep_alive_task = asyncio.create_task(_every(interval, self._ping))
+
+    async def _ping(self) -> None:
+        await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        if self.keep_alive_task:
+            self.keep_alive_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.keep_alive_task
+        await super().shutdown()
+
+
 class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
     """The legacy `graphql-ws` protocol (subscriptions-transport-ws) runs queries and
     mutations too, and its clients rely on it; Strawberry's handler only runs
-    subscriptions (it calls `schema.subscribe`), so it gets a schema that runs any."""
+    subscriptions (it calls `schema.subscribe`), so it gets a schema that runs any.
+
+    Strawberry's legacy handler has no connection_init timeout, accepts any number of
+    connection_init messages (each re-authenticates the shared context), closes a
+    rejected one with 1011 and crashes on a `start` without a payload: here those are
+    4408, 4429, 4403 and an `error` message."""
 
     def __init__(self, *args, schema, **kwargs):
         super().__init__(*args, schema=_AnyOperationSchema(schema), **kwargs)
+        self.connection_init_received = False
+        self.init_timeout_task: asyncio.Task | None = None
+
+    async def handle(self) -> None:
+        delay = self.view.connection_init_wait_timeout.total_seconds()
+        self.init_timeout_task = asyncio.create_task(self._close_without_init(delay))
+        try:
+            await super().handle()
+        finally:
+            self.init_timeout_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.init_timeout_task
+
+    async def _close_without_init(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if not self.connection_init_received:
+            await self.websocket.close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def handle_message(self, message) -> None:
+        if reason := _malformed(message, "start", "stop", (str, int)):
+            error = {"type": "error", "payload": {"message": reason}}
+            if isinstance(message, dict) and isinstance(message.get("id"), str | int):
+                error["id"] = message["id"]
+            await self.send_message(error)
+            return
+        if message["type"] == "connection_init":
+            if self.connection_init_received:
+                await self.websocket.close(CLOSE_TOO_MANY_INITS, "Too many initialisation requests")
+                return
+            self.connection_init_received = True
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message) -> None:
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await super().handle_connection_init(message)
+            return
+        self.context.connection_params = payload
+        try:
+            ack_payload = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.send_message({"type": "connection_error", "payload": exc.payload})
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
+            return
+        if isinstance(ack_payload, UnsetType) or ack_payload is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack_payload})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+    async def handle_keep_alive(self) -> None:
+        # Strawberry sends the first `ka` with the ack, ahead of the first result.
+        assert self.keep_alive_interval
+        await _every(self.keep_alive_interval, self._keep_alive)
+
+    async def _keep_alive(self) -> None:
+        await self.send_message({"type": "ka"})
 
 
 class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
+    graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyGraphQLWSHandler
+
+    def __init__(self, schema, max_message_bytes: int | None = None, **kwargs):
+        # One instance per connection: the settings are read when a socket opens, so
+        # keyword arguments from as_asgi() win, and settings overrides apply at once.
+        interval = settings.WS_KEEPALIVE_INTERVAL
+        kwargs.setdefault(
+            "connection_init_wait_timeout",
+            timedelta(seconds=settings.WS_CONNECTION_INIT_TIMEOUT),
+        )
+        kwargs.setdefault("max_subscriptions_per_connection", settings.WS_MAX_SUBSCRIPTIONS)
+        kwargs.setdefault("keep_alive", interval > 0)
+        kwargs.setdefault("keep_alive_interval", interval if interval > 0 else 1)
+        super().__init__(schema, **kwargs)
+        self.max_message_bytes = max_message_bytes or settings.WS_MAX_MESSAGE_BYTES
+        self.closed_for_size = False
+
+    async def connect(self) -> None:
+        metrics.ws_connected()
+        self._counted = True
+        await super().connect()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "_counted", False):
+            self._counted = False
+            metrics.ws_disconnected()
+        await super().disconnect(code)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.closed_for_size:
+            return
+        size = (
+            len(text_data.encode("utf-8", "surrogatepass"))
+            if text_data is not None
+            else len(bytes_data or b"")
+        )
+        if size > self.max_message_bytes:
+            self.closed_for_size = True
+            reason = f"Message larger than {self.max_message_bytes} bytes"
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG, reason=reason)
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError as exc:
+            # "[[[[…" thousands deep: a malformed message (4400), not a crashed handler.
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
 
     def is_websocket_origin_allowed(self, request, origin: str) -> bool:
         # Strawberry checks cross-origin handshakes again after server.origins did;

@@ -192,5 +192,8 @@ def logging_config(*, level: str, fmt: str) -> dict:
             # DEBUG): drop it so each record is written once, by ours.
             "django": {"handlers": [], "propagate": True},
             "django.channels.server": {"level": "WARNING"},
+            # Strawberry logs every GraphQL error (rejected queries included) at ERROR;
+            # unexpected ones are logged once, with their id, by schema.extensions.
+            "strawberry.execution": {"level": "CRITICAL"},
         },
     }

@@ -225,7 +225,7 @@ CONVERSATION_VARIABLES_MAX_BYTES = env.int("CONVERSATION_VARIABLES_MAX_BYTES", d
 # (field, edges, node), so 6 would allow two hops. The README's deepest documented query,
 # bots -> edges -> node -> scenarios -> edges -> node -> steps -> edges -> node ->
 # nextStep -> name, is 11; 12 admits it with one level to spare. __schema/__type subtrees
-# are exempt (GraphiQL's introspection query is ~13 deep); graphql-core's
+# are exempt (GraphiQL's introspection query nests ofType deeper than 12); graphql-core's
 # MaxIntrospectionDepthRule bounds them instead.
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=12)
 # Aliases and directives are counted with fragments expanded (a spread counts its
@@ -233,7 +233,7 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=12)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=15)
 GRAPHQL_MAX_DIRECTIVES = env.int("GRAPHQL_MAX_DIRECTIVES", default=50)
 # Lexical tokens per document (comments included). GraphiQL's introspection query is
-# about 300, the README's nested bots query about 60; literal inputs count, variables don't.
+# 184, the README's nested bots query 70; literal inputs count, variables don't.
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=1000)
 # Largest HTTP request body (413 above it) and GraphQL document (a syntax error above it).
 GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=64 * 1024)
@@ -244,7 +244,7 @@ STRAWBERRY_DJANGO = {**STRAWBERRY_DJANGO, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PA
 # Cost: each selected field counts once per item of the lists around it, with a list's
 # size taken from its first/last; bots(first: 100) { … scenarios(first: 100) { … } } is
 # over 10 000. A list without first/last counts as GRAPHQL_COST_DEFAULT_PAGE_SIZE items
-# (1: the README's bots(first: 20) { … scenarios { … steps { … } } } costs ~500); it still
+# (1: the README's bots(first: 20) { … scenarios { … steps { … } } } costs ~400); it still
 # returns up to GRAPHQL_MAX_PAGE_SIZE, so raise this to make unsized lists count more.
 GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=5000)
 GRAPHQL_COST_DEFAULT_PAGE_SIZE = env.int("GRAPHQL_COST_DEFAULT_PAGE_SIZE", default=1)

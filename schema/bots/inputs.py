@@ -52,7 +52,7 @@ class StepInput:
     scenario_id: relay.GlobalID
     name: str
     step_type: StepTypeEnum
-    content: JSON = strawberry.field(default_factory=dict)
+    content: JSON | None = None
     order: int | None = UNSET
     next_step_id: relay.GlobalID | None = UNSET
 

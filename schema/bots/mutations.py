@@ -57,6 +57,8 @@ class BotMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     def create_step(self, info: Info, input: inputs.StepInput) -> Step:
         data = _step_ids(input_data(input))
+        if data.get("content") is None:
+            data["content"] = {}
         scenario_id = pk_from_global_id(data.pop("scenario_id"), "Scenario", field="scenario_id")
         return services.step_create(user=info.context.get_user(), scenario_id=scenario_id, **data)
 
