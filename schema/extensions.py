@@ -192,3 +192,27 @@ class QueryLimits(SchemaExtension):
             rules.append(NoSchemaIntrospectionCustomRule)
         context.validation_rules = (*context.validation_rules, *rules)
         yield
+
+
+class DomainErrorCodes(SchemaExtension):
+    """Give domain errors raised outside mutations (e.g. a read by an anonymous caller)
+    the same `extensions.code` the mutations' errors carry: UNAUTHENTICATED, NOT_FOUND…"""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or isinstance(result, StreamExecutionResult):
+            return
+        for error in result.errors or ():
+            original = error.original_error
+            if error.extensions or not isinstance(original, DOMAIN_ERRORS):
+                continue
+            code = getattr(original, "code", None)
+            if not code:
+                code = "forbidden" if isinstance(original, PermissionDenied) else "not_found"
+                if isinstance(original, ValidationError):
+                    code = "invalid"
+            error.extensions = {"code": code.upper()}
+
+
+DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)

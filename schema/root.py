@@ -11,7 +11,13 @@ from schema.bots.queries import BotQuery
 from schema.conversations.mutations import ConversationMutation
 from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
-from schema.extensions import DocumentLimits, HideSuggestions, MaskUnexpectedErrors, QueryLimits
+from schema.extensions import (
+    DocumentLimits,
+    DomainErrorCodes,
+    HideSuggestions,
+    MaskUnexpectedErrors,
+    QueryLimits,
+)
 from schema.system import SystemQuery
 from server.metrics import MetricsExtension
 
@@ -33,6 +39,7 @@ schema = strawberry.Schema(
     extensions=[
         MetricsExtension,
         MaskUnexpectedErrors,
+        DomainErrorCodes,
         HideSuggestions,
         DocumentLimits,
         QueryLimits,

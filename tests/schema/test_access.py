@@ -431,3 +431,13 @@ def test_session_other_user_cannot_delete_the_bot(world, other_user):
     data = session_client(other_user).execute(DELETE_BOT, {"input": {"id": gid(world["bot"])}})
     assert data["deleteBot"]["messages"] == _messages("not_found", "Bot not found.", "ERROR")
     assert db_state() == before
+
+
+def test_anonymous_reads_carry_the_unauthenticated_code(anon_gql):
+    for query in (
+        "{ bots(first: 1) { totalCount } }",
+        "{ conversations(first: 1) { totalCount } }",
+    ):
+        [error] = anon_gql.errors(query)
+        assert error["extensions"]["code"] == "UNAUTHENTICATED", error
+        assert "Authentication required" in error["message"]
