@@ -80,6 +80,13 @@ def bot(owner):
 
 
 @pytest.fixture(autouse=True)
+def _rate_limits_off(settings):
+    """Tests log in and chat far faster than people; tests/test_ratelimit.py turns the
+    limits back on (with a clean store) where they are the subject."""
+    settings.RATE_LIMITS_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """PBKDF2 is slow on purpose; tests log in often and need no protection."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -28,6 +28,19 @@ def offline(settings):
     settings.OFFLINE_TOKEN_DELAY = 0
 
 
+@pytest.fixture(autouse=True)
+def limits_on(settings):
+    """Limits on, counting from zero (the Redis store outlives a test)."""
+    settings.RATE_LIMITS_ENABLED = True
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter("LIMITS*"):
+            client.delete(key)
+        client.close()
+
+
 async def test_conversation_starts_per_ip_are_limited_with_retry_after(settings):
     settings.RATE_LIMIT_CONVERSATION_START = "2/minute"
     bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
@@ -78,6 +91,7 @@ async def test_login_attempts_are_limited(settings):
 
 
 async def test_limits_can_be_disabled(settings):
+    # given the limits are switched off (and a limit that would otherwise trip)
     settings.RATE_LIMITS_ENABLED = False
     settings.RATE_LIMIT_CONVERSATION_START = "1/minute"
     bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)

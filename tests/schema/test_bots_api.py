@@ -329,13 +329,16 @@ def test_bot_tree_nests_scenarios_steps_and_references(owner_gql, bot, scenario)
 # --- apiInfo and me ------------------------------------------------------------------
 
 
-def test_api_info_is_public(anon_gql):
+def test_api_info_is_public(anon_gql, settings):
+    # Both test passes: embedded (SQLite, in-memory) and services (Postgres, Redis).
+    embedded = not settings.REDIS_URL
+    engine = settings.DATABASES["default"]["ENGINE"]
     assert anon_gql.execute(API_INFO)["apiInfo"] == {
         "name": "Botstream",
         "version": "0.1.0",
         "llmProvider": "offline",
-        "channelLayer": "in-memory",
-        "database": "sqlite3",
+        "channelLayer": "in-memory" if embedded else "redis",
+        "database": "sqlite3" if engine.endswith("sqlite3") else "postgresql",
         "subscriptionProtocols": ["graphql-transport-ws", "graphql-ws"],
     }
 
