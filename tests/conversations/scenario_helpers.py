@@ -57,13 +57,9 @@ class Chat:
 
     async def say(self, text: str) -> list[dict]:
         """Send `text`; returns the turn's assistant messages (content, status)."""
+        variables = {"input": {"conversationId": self.conversation_id, "text": text}}
         async with ws_client({"chatToken": self.token}) as ws:
-            events = [
-                r.data["chat"] if r.data else {"errors": [e.message for e in r.errors]}
-                async for r in ws.subscribe(
-                    CHAT, {"input": {"conversationId": self.conversation_id, "text": text}}
-                )
-            ]
+            events = await subscription_events(ws, CHAT, variables)
         assert all("errors" not in e for e in events), events
         messages = rebuild(events)
         roles = {
@@ -75,6 +71,27 @@ class Chat:
 
     async def texts(self, text: str) -> list[str]:
         return [m["content"] for m in await self.say(text)]
+
+
+async def subscription_events(ws, query: str, variables: dict, within: float = 30) -> list:
+    """Run one graphql-transport-ws subscription to its end (a generous per-message wait:
+    strawberry's testing helper allows 5 s, too little on a loaded CI machine)."""
+    await ws.send_json_to(
+        {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+    )
+    events = []
+    while True:
+        message = await ws.receive_json_from(timeout=within)
+        if message["type"] == "next":
+            payload = message["payload"]
+            if payload.get("errors"):
+                events.append({"errors": [e["message"] for e in payload["errors"]]})
+            else:
+                events.append(next(iter(payload["data"].values())))
+        elif message["type"] == "error":
+            return [{"errors": [e["message"] for e in message["payload"]]}]
+        elif message["type"] == "complete":
+            return events
 
 
 class JsonServer:
