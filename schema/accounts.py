@@ -12,13 +12,13 @@ from strawberry import auto, relay
 
 from accounts import models, services
 from schema.bots.types import User
-from schema.common import pk_from_global_id
+from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
 from server.ratelimit import client_ip, hit
 
 
 @strawberry_django.type(models.ApiToken)
-class ApiToken(relay.Node):
+class ApiToken(ModelNode):
     name: auto
     prefix: auto
     created_at: datetime

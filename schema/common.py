@@ -1,6 +1,6 @@
 """Helpers shared by the domain schemas."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from django.core.exceptions import ValidationError
@@ -33,3 +33,14 @@ def input_data(obj: Any, *, renames: dict[str, str] | None = None) -> dict[str, 
 
 def is_top_level(info) -> bool:
     return info.path.prev is None
+
+
+class ModelNode(relay.Node):
+    """A Relay node whose ID is the model's pk.
+
+    Strawberry finds a node's ID attribute by evaluating every type annotation of the
+    class on each call (it never caches the answer): ~0.3 ms per object, the largest
+    cost of list queries. Naming it here skips that search.
+    """
+
+    _id_attr: ClassVar[str | None] = "pk"

@@ -11,7 +11,7 @@ from strawberry_django.relay import DjangoListConnection
 from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.validation import scenario_validate
-from schema.common import is_top_level
+from schema.common import ModelNode, is_top_level
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
 StepTypeEnum = strawberry.enum(models.StepType, name="StepType")
@@ -26,7 +26,7 @@ def _visible(info, queryset, selector):
 
 
 @strawberry_django.type(get_user_model(), name="User")
-class User(relay.Node):
+class User(ModelNode):
     username: auto
     email: auto
     is_staff: auto
@@ -94,7 +94,7 @@ class StepOrder:
 
 
 @strawberry_django.type(models.Bot, filters=BotFilter, ordering=BotOrder)
-class Bot(relay.Node):
+class Bot(ModelNode):
     """A chatbot owned by a user."""
 
     name: auto
@@ -111,9 +111,11 @@ class Bot(relay.Node):
     scenarios: DjangoListConnection["Scenario"] = strawberry_django.connection()
 
     @strawberry_django.field(annotate={"_scenario_count": Count("scenarios", distinct=True)})
-    def scenario_count(self, root: models.Bot) -> int:
+    async def scenario_count(self, root: models.Bot) -> int:
+        # Async so the annotated value needs no thread hop per row (sync resolvers run
+        # through sync_to_async); a mutation's returned object is counted here.
         counted = getattr(root, "_scenario_count", None)
-        return root.scenarios.count() if counted is None else counted
+        return await root.scenarios.acount() if counted is None else counted
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
@@ -127,7 +129,7 @@ class ScenarioValidation:
 
 
 @strawberry_django.type(models.Scenario, filters=ScenarioFilter, ordering=ScenarioOrder)
-class Scenario(relay.Node):
+class Scenario(ModelNode):
     """A scripted flow of steps."""
 
     name: auto
@@ -154,7 +156,7 @@ class Scenario(relay.Node):
 
 
 @strawberry_django.type(models.Step, filters=StepFilter, ordering=StepOrder)
-class Step(relay.Node):
+class Step(ModelNode):
     """One step of a scenario; `content` depends on `stepType` (see the README)."""
 
     name: auto

@@ -12,7 +12,7 @@ from bots import models as bot_models
 from conversations import models
 from conversations.selectors import conversation_list, message_list
 from schema.bots.types import BotTypeEnum
-from schema.common import is_top_level
+from schema.common import ModelNode, is_top_level
 
 MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
@@ -51,7 +51,7 @@ class MessageOrder:
 
 
 @strawberry_django.type(models.Message, filters=MessageFilter, ordering=MessageOrder)
-class Message(relay.Node):
+class Message(ModelNode):
     """One message; while `status` is PENDING/STREAMING its content grows (see events)."""
 
     role: MessageRoleEnum
@@ -91,7 +91,7 @@ class ConversationOrder:
 
 
 @strawberry_django.type(models.Conversation, filters=ConversationFilter, ordering=ConversationOrder)
-class Conversation(relay.Node):
+class Conversation(ModelNode):
     """A visitor's chat with a bot."""
 
     user_session: auto
@@ -107,10 +107,13 @@ class Conversation(relay.Node):
     @strawberry_django.field(
         annotate={"_unread_count": Count("messages", filter=Q(messages__is_read=False))}
     )
-    def unread_count(self, root: models.Conversation) -> int:
-        # Annotated in list queries; a mutation's returned object is counted here.
+    async def unread_count(self, root: models.Conversation) -> int:
+        # Annotated in list queries (no thread hop per row); a mutation's returned object
+        # is counted here.
         counted = getattr(root, "_unread_count", None)
-        return root.messages.filter(is_read=False).count() if counted is None else counted
+        if counted is None:
+            counted = await root.messages.filter(is_read=False).acount()
+        return counted
 
     @strawberry_django.field(only=["scenario_id"], select_related=["scenario"])
     def scenario_name(self, root: models.Conversation) -> str | None:
