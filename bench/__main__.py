@@ -1,0 +1,106 @@
+"""Run the benchmarks: `python -m bench` (all six) or `python -m bench NAME [NAME ...]`.
+
+Names: http, nested, streaming, scaleout, idle, coldstart; and `fixes` (only when named:
+the proposed fixes of docs/BENCHMARKS.md measured against today's code).
+Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
+BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
+BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine),
+BENCH_WHATIF=fix,… (run the servers with proposed fixes patched in: bench/whatif.py).
+Each benchmark writes bench/results/<name>.json; the run ends with a summary table
+(also bench/results/summary.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import traceback
+
+from bench.common import (
+    QUICK,
+    RESULTS,
+    code_version,
+    env_float,
+    install_signal_handlers,
+    log,
+    raise_fd_limit,
+    wait_quiet,
+    write_result,
+)
+
+BENCHMARKS = {
+    "http": "bench.http_floor",
+    "nested": "bench.nested_read",
+    "streaming": "bench.streaming",
+    "scaleout": "bench.scale_out",
+    "idle": "bench.idle",
+    "coldstart": "bench.cold_start",
+}
+# Run only when named: the proposed fixes measured against today's code.
+EXTRA = {"fixes": "bench.fixes"}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| benchmark | metric | target | measured | met |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ok = {True: "yes", False: "**no**", None: "-"}[row.get("ok")]
+        lines.append(
+            f"| {row['benchmark']} | {row['metric']} | {row['target']} | {row['measured']} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS and n not in EXTRA]
+    if unknown:
+        known = [*BENCHMARKS, *EXTRA]
+        print(f"unknown benchmark(s) {unknown}; choose from {known}", file=sys.stderr)
+        return 2
+    install_signal_handlers()
+    raise_fd_limit()
+    started = time.monotonic()
+    rows: list[dict] = []
+    failed = []
+    for name in names:
+        log(f"=== {name} ===")
+        quiet = wait_quiet(env_float("BENCH_WAIT_QUIET", 0))
+        code_at_start = code_version()
+        began = time.monotonic()
+        try:
+            result = importlib.import_module({**BENCHMARKS, **EXTRA}[name]).run()
+            result["machine_before"] = quiet
+            result["code_at_start"] = code_at_start
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            rows.append(
+                {
+                    "benchmark": name,
+                    "metric": "(failed)",
+                    "target": "-",
+                    "measured": "-",
+                    "ok": False,
+                }
+            )
+            continue
+        result["seconds"] = round(time.monotonic() - began, 1)
+        path = write_result(name, result)
+        rows += result.get("table", [])
+        log(f"{name} done in {result['seconds']} s -> {path.relative_to(RESULTS.parent.parent)}")
+    total = time.monotonic() - started
+    text = table(rows)
+    footer = f"\nTotal {total:.0f} s{' (BENCH_QUICK)' if QUICK else ''}: {' '.join(names)}"
+    print(text + footer)
+    if names == list(BENCHMARKS):
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "summary.md").write_text(text + "\n" + footer + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,363 @@
+"""3. Streaming: N concurrent conversations through real websocket clients and daphne.
+
+Three processes besides daphne, so none measures itself:
+- `bench.upstream`: the fake OpenAI server streaming T tokens every I seconds; it records
+  when each stream's first token was written (perf_counter = CLOCK_MONOTONIC);
+- `bench.stream_client`: N websocket clients (graphql-transport-ws, `conversationEvents`),
+  sending with `sendMessage` over HTTP once every subscription is live, and recording when
+  each delta arrives (perf_counter_ns, CLOCK_MONOTONIC);
+- daphne (LLM_PROVIDER=openai, OPENAI_BASE_URL=the fake, in-memory channel layer).
+Added first-token latency = client receive time of the reply's first delta - the fake's
+send time of the first token: what the server adds between the upstream and the visitor.
+Loss: every reply rebuilt from its deltas must equal the text the fake sent.
+Targets: added first-token p50 <= 5 ms at N=1, p99 <= 25 ms at N=200.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+import tempfile
+
+from bench.common import (
+    PROFILE,
+    ROOT,
+    CpuMeter,
+    Daphne,
+    Databases,
+    Profiler,
+    child_env,
+    env_float,
+    env_int,
+    log,
+    pick,
+    seed,
+    summary,
+    track,
+)
+
+NAME = "streaming"
+P50_TARGET_MS = 5.0
+P99_TARGET_MS = 25.0
+TOKEN = re.compile(r"\S+\s*|\s+")
+
+
+def tokens() -> int:
+    return env_int("BENCH_STREAM_TOKENS", 40)
+
+
+def interval() -> float:
+    return env_float("BENCH_STREAM_INTERVAL", 0.02)
+
+
+def levels() -> list[tuple[int, int]]:
+    """(N, rounds): N=1 repeated to get a distribution; larger N once or twice."""
+    text = __import__("os").environ.get("BENCH_STREAM_N", "")
+    if text:
+        return [(int(n), 1 if int(n) > 1 else 10) for n in text.split(",")]
+    return pick([(1, 15), (50, 2), (200, 1), (500, 1)], [(1, 8), (50, 1), (200, 1)])
+
+
+class Upstream:
+    """The fake OpenAI server process."""
+
+    def __init__(self, n_tokens: int, token_interval: float) -> None:
+        self.process = track(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.upstream",
+                    "--tokens",
+                    str(n_tokens),
+                    "--interval",
+                    str(token_interval),
+                ],
+                cwd=ROOT,
+                env=child_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+        hello = json.loads(self.process.stdout.readline())
+        self.port, self.pid = hello["port"], hello["pid"]
+        self.tokens, self.interval = n_tokens, token_interval
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def command(self, text: str) -> dict:
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        from bench.common import stop_process
+
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+                self.process.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        stop_process(self.process)
+
+
+def run_clients(config: dict, timeout: float) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(config, handle)
+    process = track(
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.stream_client", handle.name],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    finally:
+        __import__("os").unlink(handle.name)
+    if process.returncode:
+        raise RuntimeError(f"stream clients failed ({process.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(
+    label: str,
+    subscribe_on: Daphne,
+    send_to: Daphne,
+    upstream: Upstream,
+    pool: list[dict],
+    n: int,
+    rounds: int,
+    servers: dict[str, Daphne],
+    profile_name: str | None = None,
+) -> dict:
+    """Run `rounds` batches of N concurrent conversations; the statistics of all of them."""
+    batches = []
+    for r in range(rounds):
+        batch = [pool.pop() for _ in range(n)]
+        for index, conversation in enumerate(batch):
+            conversation["tag"] = f"{label}-n{n}-r{r}-c{index}"
+        batches.append(batch)
+    upstream.command("clear")
+    upstream.command(f"barrier {n}")
+    stream_seconds = upstream.tokens * upstream.interval
+    timeout = 60 + stream_seconds + n * 0.2
+    deadline = 30 + 3 * stream_seconds
+    meter = CpuMeter(upstream=upstream.pid, **{name: s.pid for name, s in servers.items()})
+    profiler = None
+    if profile_name:
+        target = send_to
+        # Long enough to cover connecting, sending and streaming (overload included).
+        profiler = Profiler(target.pid, profile_name, 8 + stream_seconds + n * 0.1)
+    result = run_clients(
+        {
+            "mode": "stream",
+            "sub_url": subscribe_on.ws_url,
+            "send_url": send_to.graphql_url,
+            "batches": batches,
+            "timeout": timeout,
+            "deadline": deadline,
+        },
+        timeout=rounds * (2 * timeout + deadline + 60),
+    )
+    cpu = meter.read()
+    profile = profiler.finish() if profiler else None
+    dump = upstream.command("dump")
+    return analyse(label, n, rounds, result, dump, cpu, upstream, profile)
+
+
+def analyse(label, n, rounds, result, dump, cpu, upstream, profile) -> dict:
+    streams: dict[str, list[dict]] = {}
+    for stream in dump["streams"]:
+        streams.setdefault(stream["tag"], []).append(stream)
+    added, gaps, to_upstream, user_first, send_ms = [], [], [], [], []
+    sent_total = received_total = lost = incomplete = duplicated_requests = 0
+    prefix_ok = True
+    errors: list[str] = []
+    intervals: list[tuple[int, int]] = []
+    client_cpu = []
+    connect_s = []
+    for batch in result["batches"]:
+        client_cpu.append(batch["client_cpu_share"])
+        connect_s.append(batch["connect_s"])
+        for c in batch["conversations"]:
+            records = streams.get(c["tag"], [])
+            if len(records) != 1:
+                duplicated_requests += len(records) > 1
+                errors.append(f"{c['tag']}: {len(records)} upstream requests")
+            record = records[0] if records else None
+            expected_tokens = record["tokens_sent"] if record else 0
+            expected = "".join(f"{c['tag']}-{k} " for k in range(expected_tokens))
+            content = c["content"] or ""
+            sent_total += expected_tokens
+            received_total += len(TOKEN.findall(content))
+            if c["status"] != "COMPLETE":
+                # Not finished by the deadline (overload): what arrived must still be an
+                # exact prefix of what the upstream sent, with no gap or duplicate.
+                incomplete += 1
+                if not expected.startswith(content) or c["errors"]:
+                    prefix_ok = False
+            elif content != expected or c["final_content"] != expected:
+                lost += 1
+            errors += [f"{c['tag']}: {e}" for e in c["errors"]]
+            if c["send_end_ns"]:
+                send_ms.append((c["send_end_ns"] - c["send_start_ns"]) / 1e6)
+            if record and record["first_token_ns"] and c["first_delta_ns"]:
+                added.append((c["first_delta_ns"] - record["first_token_ns"]) / 1e6)
+                to_upstream.append((record["received_ns"] - c["send_start_ns"]) / 1e6)
+                user_first.append((c["first_delta_ns"] - c["send_start_ns"]) / 1e6)
+            times = c["delta_ns"]
+            gaps += [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
+            if record and c["done_ns"]:
+                intervals.append((record["started_ns"], c["done_ns"]))
+    peak = running = 0
+    for _, step in sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals]):
+        running += step
+        peak = max(peak, running)
+    added_summary = summary(added)
+    out = {
+        "label": label,
+        "n": n,
+        "rounds": rounds,
+        "conversations": n * rounds,
+        "tokens_per_reply": upstream.tokens,
+        "token_interval_ms": upstream.interval * 1000,
+        "added_first_token_ms": added_summary,
+        "inter_delta_gap_ms": summary(gaps),
+        "send_to_upstream_request_ms": summary(to_upstream),
+        "send_to_first_delta_ms": summary(user_first),
+        "send_message_http_ms": summary(send_ms),
+        "tokens_sent": sent_total,
+        "tokens_received": received_total,
+        "replies_lost_or_wrong": lost,
+        "replies_not_complete": incomplete,
+        "incomplete_are_exact_prefixes": prefix_ok,
+        "waited_after_sends_s": [b.get("waited_after_sends_s") for b in result["batches"]],
+        "barrier_timeouts": dump.get("barrier_timeouts", 0),
+        "errors": errors[:10],
+        "error_count": len(errors),
+        "peak_concurrent_streams": peak,
+        "connect_s": connect_s,
+        "cpu_share": {
+            **cpu,
+            "clients": max(client_cpu) if client_cpu else None,
+            "others": round(max(0.0, cpu["others"] - (max(client_cpu) if client_cpu else 0)), 3),
+        },
+        "p50_ok": added_summary.get("p50", 1e9) <= P50_TARGET_MS,
+        "p99_ok": added_summary.get("p99", 1e9) <= P99_TARGET_MS,
+        "zero_loss": sent_total == received_total and not lost and not incomplete,
+        "profile": profile,
+    }
+    log(
+        f"{label} N={n}x{rounds}: added first token p50 {added_summary.get('p50')} ms "
+        f"p99 {added_summary.get('p99')} ms; gap p99 {out['inter_delta_gap_ms'].get('p99')} ms; "
+        f"tokens {received_total}/{sent_total}; lost {lost}; incomplete {incomplete}; peak {peak}; "
+        f"cpu {out['cpu_share']}"
+    )
+    return out
+
+
+def start_server(name: str, database: str, upstream: Upstream, **env: str) -> Daphne:
+    return Daphne(
+        name, {"DATABASE_URL": database, "OPENAI_BASE_URL": upstream.base_url, **env}
+    ).start()
+
+
+def run() -> dict:
+    plan = levels()
+    needed = sum(n * r for n, r in plan) + 2
+    database = Databases.fresh(NAME)
+    pool = seed(database, "chat", conversations=needed)["conversations"]
+    upstream = Upstream(tokens(), interval())
+    server = None
+    try:
+        server = start_server("streaming", database, upstream)
+        measure("warmup", server, server, upstream, pool, 1, 2, {"server": server})
+        results = []
+        for n, rounds in plan:
+            profile = f"streaming-n{n}" if PROFILE and n == max(p[0] for p in plan) else None
+            results.append(
+                measure(
+                    "single", server, server, upstream, pool, n, rounds, {"server": server}, profile
+                )
+            )
+    finally:
+        if server:
+            server.stop()
+        upstream.stop()
+    return {"levels": results, "table": table_rows(results)}
+
+
+def table_rows(results: list[dict]) -> list[dict]:
+    by_n = {r["n"]: r for r in results}
+    failing = [r["n"] for r in results if not (r["p50_ok"] and r["p99_ok"])]
+    rows = []
+    if 1 in by_n:
+        r = by_n[1]
+        rows.append(
+            {
+                "benchmark": "3. Streaming",
+                "metric": f"added first-token p50, N=1 ({r['conversations']} replies)",
+                "target": f"<= {P50_TARGET_MS:g} ms",
+                "measured": f"{r['added_first_token_ms']['p50']:.2f} ms "
+                f"(p99 {r['added_first_token_ms']['p99']:.2f})",
+                "ok": r["p50_ok"],
+            }
+        )
+    if 200 in by_n:
+        r = by_n[200]
+        rows.append(
+            {
+                "benchmark": "3. Streaming",
+                "metric": "added first-token p99, N=200",
+                "target": f"<= {P99_TARGET_MS:g} ms",
+                "measured": f"{r['added_first_token_ms']['p99']:.1f} ms "
+                f"(p50 {r['added_first_token_ms']['p50']:.1f})",
+                "ok": r["p99_ok"],
+            }
+        )
+    nan = float("nan")
+    for r in results:
+        a, g = r["added_first_token_ms"], r["inter_delta_gap_ms"]
+        rows.append(
+            {
+                "benchmark": "3. Streaming",
+                "metric": f"N={r['n']}: added first-token p50/p99; gap p99; tokens recv/sent",
+                "target": "zero loss",
+                "measured": f"{a.get('p50', nan):.1f} / {a.get('p99', nan):.1f} ms;"
+                f" {g.get('p99', nan):.0f} ms; {r['tokens_received']}/{r['tokens_sent']}"
+                f" (peak {r['peak_concurrent_streams']} streams"
+                + (
+                    f"; {r['replies_not_complete']} of {r['conversations']} unfinished "
+                    f"{r['waited_after_sends_s'][-1]:.0f} s after the sends, received text "
+                    f"{'an exact prefix' if r['incomplete_are_exact_prefixes'] else 'CORRUPT'}"
+                    if r["replies_not_complete"]
+                    else ""
+                )
+                + ")",
+                "ok": r["zero_loss"],
+            }
+        )
+    rows.append(
+        {
+            "benchmark": "3. Streaming",
+            "metric": "first N where p50 <= 5 ms and p99 <= 25 ms stop holding",
+            "target": "> 200",
+            "measured": f"N={failing[0]}" if failing else f"holds up to N={results[-1]['n']}",
+            "ok": not failing or failing[0] > 200,
+        }
+    )
+    return rows
