@@ -13,7 +13,7 @@ and collected variables in context), a `completion` bot answers each message alo
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -50,8 +50,6 @@ class TurnState:
     scenario_started: bool
     awaiting_input: bool
     is_completed: bool
-    outputs: int = 0
-    changed: set[str] = field(default_factory=set)
 
 
 def state_of(conversation: Conversation) -> TurnState:
@@ -109,10 +107,8 @@ class ScenarioRun:
         if len(json.dumps(candidate, default=str)) > settings.CONVERSATION_VARIABLES_MAX_BYTES:
             self.state.variables[name] = None
             self.state.variables[f"{name}_error"] = "value too large to keep"
-            self.state.changed.add("variables")
             return False
         self.state.variables[name] = value
-        self.state.changed.add("variables")
         return True
 
     async def run_from(self, step: Step | None) -> None:
