@@ -6,6 +6,8 @@ environment apply without rebuilding the schema. The settings live in the
 `# --- GraphQL limits ---` block of server/settings.py.
 """
 
+import contextlib
+import functools
 import logging
 import re
 import secrets
@@ -14,12 +16,13 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 from strawberry.types import StreamExecutionResult
 
-from schema.limits import Limits, query_limits_rule
+from schema.limits import Limits, LruCache, limit_errors
 
 logger = logging.getLogger(__name__)
 
@@ -171,11 +174,35 @@ class DocumentLimits(MaxTokensLimiter):
         self.execution_context.parse_options["max_source_length"] = settings.GRAPHQL_MAX_QUERY_BYTES
         yield from super().on_operation()
 
+    def on_parse(self) -> Iterator[None]:
+        """Parse through a shared LRU cache (the AST is immutable): a repeated operation
+        is not parsed again, and every subscription of the same operation holds one
+        document instead of its own (with its token chain) — most of an idle
+        subscription's memory. A document that fails to parse is left to Strawberry,
+        which parses it again and reports the syntax error."""
+        context = self.execution_context
+        if context.graphql_document is None and isinstance(context.query, str):
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = _cached_parse(context.query, **context.parse_options)
+        yield
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_parse(query: str, **options) -> DocumentNode:
+    return parse(query, **options)
+
 
 class QueryLimits(SchemaExtension):
-    """Validation rules added per operation: depth, aliases, directives, page sizes and
-    cost (schema/limits.py, with this request's variables), graphql-core's
-    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION.
+    """Validation, cached, plus limits per operation: graphql-core's rules (with
+    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION), then
+    depth, aliases, directives, page sizes and cost (schema/limits.py, with this
+    request's variables).
+
+    A document that passed the rules is remembered (keyed by the parsed document, which
+    the parser cache makes the same object for the same text, and the rule set), so a
+    client repeating its operations skips graphql-core's validation, the largest cost of
+    a small query. Failures are not cached: invalid documents are the rare path, and
+    their errors are edited in place later (masking, suggestions).
 
     Not strawberry's QueryDepthLimiter / MaxAliasesLimiter: they walk a fragment again
     for every spread, so fragments that spread the previous one twice take 2**n steps
@@ -184,14 +211,26 @@ class QueryLimits(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        rules = [
-            query_limits_rule(limits_from_settings(), context.variables),
-            MaxIntrospectionDepthRule,
-        ]
-        if not settings.GRAPHQL_INTROSPECTION:
-            rules.append(NoSchemaIntrospectionCustomRule)
-        context.validation_rules = (*context.validation_rules, *rules)
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            schema = context.schema._schema
+            rules = (*context.validation_rules, MaxIntrospectionDepthRule)
+            if not settings.GRAPHQL_INTROSPECTION:
+                rules = (*rules, NoSchemaIntrospectionCustomRule)
+            errors = limit_errors(schema, document, limits_from_settings(), context.variables)
+            key = (schema, document, rules)
+            if _VALID_DOCUMENTS.get(key) is None:
+                invalid = validate_document(schema, document, rules)
+                if invalid:
+                    errors += invalid
+                else:
+                    _VALID_DOCUMENTS.put(key, True)
+            context.pre_execution_errors = errors
         yield
+
+
+# Documents that passed validation, by (schema, document, rules).
+_VALID_DOCUMENTS = LruCache(512)
 
 
 class DomainErrorCodes(SchemaExtension):

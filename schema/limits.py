@@ -1,9 +1,9 @@
-"""Validation rules that bound what one GraphQL operation may ask for.
+"""Limits on what one GraphQL operation may ask for.
 
-`query_limits_rule()` builds a graphql-core validation rule that walks each operation
-once, expanding fragment spreads (each fragment is measured once and memoised, so
-`...F` used ten times costs ten times F without walking F ten times; a fragment cycle
-counts as empty here and is reported by the spec's NoFragmentCyclesRule), and reports:
+`limit_errors()` walks each operation of a document once, expanding fragment spreads
+(each fragment is measured once and memoised, so `...F` used ten times costs ten times
+F without walking F ten times; a fragment cycle counts as empty here and is reported by
+the spec's NoFragmentCyclesRule), and reports:
 
 - depth: the longest chain of nested fields, leaves included (`{ me { username } }` is
   2). The subtrees of `__schema` and `__type` do not count, so GraphiQL's introspection
@@ -15,17 +15,22 @@ counts as empty here and is reported by the spec's NoFragmentCyclesRule), and re
   (`bots(first: 10) { edges { node { name } } }` = 1 + 10 * (1 + 1 + 1) = 31); a
   connection without `first`/`last` counts as `default_page_size` items.
 
-Variable values are known when the rule is built (one rule class per request), so
-`first: $n` counts as the value sent, else as the variable's default.
+It runs per request with that request's variable values, so `first: $n` counts as the
+value sent, else as the variable's default. Not a graphql-core validation rule: the
+standard rules' verdict on a document is cached (schema/extensions.py `QueryLimits`), and
+this one depends on the variables. Its own result is cached per (document, limits,
+integer variables): a client repeating an operation costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -34,6 +39,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
@@ -42,8 +48,6 @@ from graphql import (
     SelectionSetNode,
     TypeMetaFieldDef,
     TypeNameMetaFieldDef,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
     get_named_type,
 )
@@ -92,17 +96,18 @@ def _error(message: str, node: Any, code: str, **extra: Any) -> GraphQLError:
 class _Analyzer:
     def __init__(
         self,
-        context: ValidationContext,
+        schema: GraphQLSchema,
+        document: DocumentNode,
         limits: Limits,
         variables: Mapping[str, Any],
     ) -> None:
-        self.context = context
-        self.schema = context.schema
+        self.schema = schema
         self.limits = limits
         self.variables = variables
+        self.errors: list[GraphQLError] = []
         self.fragments = {
             definition.name.value: definition
-            for definition in context.document.definitions
+            for definition in document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
         self.measured: dict[str, Measure] = {}
@@ -231,7 +236,7 @@ class _Analyzer:
         else:
             message = f"Argument '{argument}' cannot be higher than {limit}."
             code = "PAGE_SIZE_TOO_LARGE"
-        self.context.report_error(_error(message, node, code, limit=limit))
+        self.errors.append(_error(message, node, code, limit=limit))
 
     # -- checking --------------------------------------------------------------------
 
@@ -239,31 +244,25 @@ class _Analyzer:
         try:
             measure = self.operation(node)
         except RecursionError:
-            self.context.report_error(
-                _error("The document is nested too deeply.", node, "QUERY_TOO_DEEP")
-            )
+            self.errors.append(_error("The document is nested too deeply.", node, "QUERY_TOO_DEEP"))
             return
         limits = self.limits
         name = f"Operation '{node.name.value}'" if node.name else "The operation"
         if measure.depth > limits.max_depth:
             message = f"{name} is {measure.depth} levels deep; the limit is {limits.max_depth}."
-            self.context.report_error(
-                _error(message, node, "QUERY_TOO_DEEP", limit=limits.max_depth)
-            )
+            self.errors.append(_error(message, node, "QUERY_TOO_DEEP", limit=limits.max_depth))
         if measure.aliases > limits.max_aliases:
             message = (
                 f"{name} uses {_shown(measure.aliases)} aliases (fragments expanded); "
                 f"the limit is {limits.max_aliases}."
             )
-            self.context.report_error(
-                _error(message, node, "TOO_MANY_ALIASES", limit=limits.max_aliases)
-            )
+            self.errors.append(_error(message, node, "TOO_MANY_ALIASES", limit=limits.max_aliases))
         if measure.directives > limits.max_directives:
             message = (
                 f"{name} uses {_shown(measure.directives)} directives (fragments expanded); "
                 f"the limit is {limits.max_directives}."
             )
-            self.context.report_error(
+            self.errors.append(
                 _error(message, node, "TOO_MANY_DIRECTIVES", limit=limits.max_directives)
             )
         if measure.cost > limits.max_cost:
@@ -272,28 +271,79 @@ class _Analyzer:
                 f"(fields times the page sizes around them); the limit is {limits.max_cost}. "
                 "Ask for smaller pages (first/last) or fewer nested lists."
             )
-            self.context.report_error(
-                _error(message, node, "QUERY_TOO_COMPLEX", limit=limits.max_cost)
-            )
+            self.errors.append(_error(message, node, "QUERY_TOO_COMPLEX", limit=limits.max_cost))
 
 
-def query_limits_rule(
-    limits: Limits, variables: Mapping[str, Any] | None = None
-) -> type[ValidationRule]:
-    """A validation rule enforcing `limits`, with this request's variable values."""
-    values = variables if isinstance(variables, Mapping) else {}
+def _integer_variables(variables: Any) -> tuple[tuple[str, int], ...]:
+    """The variables that can count as page sizes: the part of the cache key they decide."""
+    if not isinstance(variables, Mapping):
+        return ()
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in variables.items()
+            if isinstance(name, str) and type(value) is int
+        )
+    )
 
-    class QueryLimitsRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            for definition in context.document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    # Per operation: `$n` falls back to this operation's default.
-                    defaults = {
-                        variable.variable.name.value: int(variable.default_value.value)
-                        for variable in definition.variable_definitions or ()
-                        if isinstance(variable.default_value, IntValueNode)
-                    }
-                    _Analyzer(context, limits, {**defaults, **values}).check(definition)
 
-    return QueryLimitsRule
+def limit_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    limits: Limits,
+    variables: Mapping[str, Any] | None = None,
+) -> list[GraphQLError]:
+    """What `document` asks for beyond `limits` with these variable values (no errors:
+    within limits). Results are cached; the errors returned are fresh copies."""
+    key = (schema, document, limits, _integer_variables(variables))
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _analyse(schema, document, limits, dict(key[3]))
+        _CACHE.put(key, cached)
+    return [_copy(error) for error in cached]
+
+
+def _analyse(
+    schema: GraphQLSchema, document: DocumentNode, limits: Limits, values: dict[str, int]
+) -> tuple[GraphQLError, ...]:
+    errors: list[GraphQLError] = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            # Per operation: `$n` falls back to this operation's default.
+            defaults = {
+                variable.variable.name.value: int(variable.default_value.value)
+                for variable in definition.variable_definitions or ()
+                if isinstance(variable.default_value, IntValueNode)
+            }
+            analyzer = _Analyzer(schema, document, limits, {**defaults, **values})
+            analyzer.check(definition)
+            errors += analyzer.errors
+    return tuple(errors)
+
+
+def _copy(error: GraphQLError) -> GraphQLError:
+    # Later extensions edit errors in place (masking, suggestions): never share one.
+    return GraphQLError(error.message, error.nodes, extensions=dict(error.extensions or {}))
+
+
+class LruCache:
+    """A small least-recently-used map (functools.lru_cache cannot skip caching)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self.entries[key] = value
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+_CACHE = LruCache(512)

@@ -11,7 +11,7 @@ from strawberry_django.relay import DjangoListConnection
 from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.validation import scenario_validate
-from schema.common import ModelNode, is_top_level
+from schema.common import ScopedNode, is_top_level
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
 StepTypeEnum = strawberry.enum(models.StepType, name="StepType")
@@ -26,13 +26,13 @@ def _visible(info, queryset, selector):
 
 
 @strawberry_django.type(get_user_model(), name="User")
-class User(ModelNode):
+class User(ScopedNode):
     username: auto
     email: auto
     is_staff: auto
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
+    def scope(cls, queryset, info):
         user = info.context.user
         if not user.is_authenticated:
             return queryset.none()
@@ -94,7 +94,7 @@ class StepOrder:
 
 
 @strawberry_django.type(models.Bot, filters=BotFilter, ordering=BotOrder)
-class Bot(ModelNode):
+class Bot(ScopedNode):
     """A chatbot owned by a user."""
 
     name: auto
@@ -118,7 +118,7 @@ class Bot(ModelNode):
         return await root.scenarios.acount() if counted is None else counted
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
+    def scope(cls, queryset, info):
         return _visible(info, queryset, bot_list)
 
 
@@ -129,7 +129,7 @@ class ScenarioValidation:
 
 
 @strawberry_django.type(models.Scenario, filters=ScenarioFilter, ordering=ScenarioOrder)
-class Scenario(ModelNode):
+class Scenario(ScopedNode):
     """A scripted flow of steps."""
 
     name: auto
@@ -151,12 +151,12 @@ class Scenario(ModelNode):
         return ScenarioValidation(errors=report.errors, warnings=report.warnings)
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
+    def scope(cls, queryset, info):
         return _visible(info, queryset, scenario_list)
 
 
 @strawberry_django.type(models.Step, filters=StepFilter, ordering=StepOrder)
-class Step(ModelNode):
+class Step(ScopedNode):
     """One step of a scenario; `content` depends on `stepType` (see the README)."""
 
     name: auto
@@ -167,5 +167,5 @@ class Step(ModelNode):
     next_step: "Step | None"
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
+    def scope(cls, queryset, info):
         return _visible(info, queryset, step_list)

@@ -93,6 +93,51 @@ def test_nested_bots_query_returns_every_level(owner):
         steps[2]["name"],
         None,
     ]
-    # session + user, bots (with the count), owners, scenarios, initial steps, steps,
-    # next steps: one query per level, not per row.
-    assert queries == 8
+    # session + user, bots (with the count, owners joined), scenarios (initial steps
+    # joined), steps (next steps joined): one query per list, not per row, and to-one
+    # relations joined rather than prefetched (see schema.common.ScopedNode).
+    assert queries == 5
+
+
+LARGE_NESTED = """
+query {
+  bots(first: 25) { edges { node {
+    name owner { username }
+    scenarios(first: 5) { edges { node {
+      name initialStep { name }
+      steps(first: 10) { edges { node { name nextStep { name } } } }
+    } } }
+  } } }
+}
+"""
+
+
+def test_large_nested_read_joins_to_one_relations(owner, settings):
+    """1,250 steps whose next steps are fetched in one go: to-one relations are joined.
+    Prefetched instead, Django filters them with a `TupleIn` that SQLite renders as a
+    1,250-term OR and refuses ("Expression tree is too large")."""
+    from bench.seed import nested_tree
+
+    settings.GRAPHQL_MAX_COST = 10_000
+    nested_tree(owner=owner, bots=25, scenarios=5, steps=10)
+    gql = session_client(owner)
+
+    queries, data = count_queries(gql, LARGE_NESTED)
+
+    bots = [edge["node"] for edge in data["bots"]["edges"]]
+    assert len(bots) == 25
+    assert {bot["owner"]["username"] for bot in bots} == {owner.username}
+    steps = [
+        step["node"]
+        for bot in bots
+        for scenario in bot["scenarios"]["edges"]
+        for step in scenario["node"]["steps"]["edges"]
+    ]
+    assert len(steps) == 1250
+    assert sum(step["nextStep"] is not None for step in steps) == 25 * 5 * 9
+    assert all(
+        step["nextStep"]["name"] == f"Step {int(step['name'].split()[1]) + 1}"
+        for step in steps
+        if step["nextStep"]
+    )
+    assert queries == 5
