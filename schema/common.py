@@ -85,9 +85,7 @@ class ScopedNode(ModelNode):
     def resolve_nodes(cls, *, info, node_ids=None, required: bool = False):
         queryset = cls._scoped(info)
         if node_ids is None:
-            return django_resolver(lambda qs: qs, qs_hook=lambda qs: qs)(
-                _optimized(queryset, info)
-            )
+            return django_resolver(lambda qs: qs, qs_hook=lambda qs: qs)(_optimized(queryset, info))
         ids = [i.node_id if isinstance(i, relay.GlobalID) else str(i) for i in node_ids]
         queryset = _optimized(queryset.filter(pk__in=ids), info)
 
