@@ -64,10 +64,14 @@ async def check_channel_layer() -> dict:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("CHANNEL_LAYERS has no default layer")
-    channel = await layer.new_channel("readyz")
+    # The default prefix: channels-redis serves each prefix with its own blocking pop
+    # behind one lock, so another prefix could wait up to 5 s behind the consumers'.
+    channel = await layer.new_channel()
     nonce = uuid.uuid4().hex
     await layer.send(channel, {"type": "readyz.ping", "nonce": nonce})
-    message = await layer.receive(channel)
+    # Shielded: a receive cancelled mid-pop (the probe hung up) could lose a message
+    # popped for another channel of this process; this one ends as soon as it pops ours.
+    message = await asyncio.shield(layer.receive(channel))
     if message.get("nonce") != nonce:
         raise RuntimeError("the channel layer returned another message")
     return {"backend": type(layer).__name__}
