@@ -55,15 +55,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "server.middleware.RequestIdMiddleware",
     "server.middleware.ProbeMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    # Django's own middlewares, with their hooks run inline in async requests instead of
+    # through a thread hop each (server/inline_middleware.py).
+    "server.inline_middleware.SecurityMiddleware",
     "server.middleware.AsyncWhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "server.inline_middleware.SessionMiddleware",
+    "server.inline_middleware.CommonMiddleware",
+    "server.inline_middleware.CsrfViewMiddleware",
+    "server.inline_middleware.AuthenticationMiddleware",
+    "server.inline_middleware.MessageMiddleware",
+    "server.inline_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "server.urls"
