@@ -1,11 +1,9 @@
 """Run the benchmarks: `python -m bench` (all six) or `python -m bench NAME [NAME ...]`.
 
-Names: http, nested, streaming, scaleout, idle, coldstart; and `fixes` (only when named:
-the proposed fixes of docs/BENCHMARKS.md measured against today's code).
+Names: http, nested, streaming, scaleout, idle, coldstart.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
-BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine),
-BENCH_WHATIF=fix,… (run the servers with proposed fixes patched in: bench/whatif.py).
+BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
 Each benchmark writes bench/results/<name>.json; the run ends with a summary table
 (also bench/results/summary.md).
 """
@@ -37,8 +35,6 @@ BENCHMARKS = {
     "idle": "bench.idle",
     "coldstart": "bench.cold_start",
 }
-# Run only when named: the proposed fixes measured against today's code.
-EXTRA = {"fixes": "bench.fixes"}
 
 
 def table(rows: list[dict]) -> str:
@@ -56,9 +52,9 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS and n not in EXTRA]
+    unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        known = [*BENCHMARKS, *EXTRA]
+        known = list(BENCHMARKS)
         print(f"unknown benchmark(s) {unknown}; choose from {known}", file=sys.stderr)
         return 2
     install_signal_handlers()
@@ -72,7 +68,7 @@ def main(argv: list[str]) -> int:
         code_at_start = code_version()
         began = time.monotonic()
         try:
-            result = importlib.import_module({**BENCHMARKS, **EXTRA}[name]).run()
+            result = importlib.import_module(BENCHMARKS[name]).run()
             result["machine_before"] = quiet
             result["code_at_start"] = code_at_start
         except Exception:

@@ -152,7 +152,6 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
         "code": code_version(),
-        "whatif": os.environ.get("BENCH_WHATIF", ""),
         "clock": clock_check(),
         **data,
     }
@@ -492,8 +491,6 @@ class Daphne:
     ) -> None:
         self.name = name
         self.env = child_env({**SERVER_ENV, **env})
-        if app == "server.asgi:application" and self.env.get("BENCH_WHATIF"):
-            app = "bench.whatif:application"  # proposed fixes patched in (bench/whatif.py)
         self.app = app
         self.extra_args = extra_args or []
         self.port = 0

@@ -325,12 +325,9 @@ def worker() -> dict:
     from django.contrib.auth import get_user_model
     from graphql import graphql_sync
 
-    from bench import whatif
     from bench.seed import nested_tree
     from schema import schema
     from schema.context import Context
-
-    whatif.apply_runtime(whatif.selected())
 
     errors = _capture_errors()
     staff = get_user_model().objects.create_user("bench-staff", is_staff=True)
