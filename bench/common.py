@@ -218,6 +218,7 @@ def free_port() -> int:
 NOT_INHERITED = (
     "DATABASE_URL",
     "REDIS_URL",
+    "REDIS_CHANNEL_LAYER",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "SECRET_KEY",

@@ -6,7 +6,8 @@ from django.conf import settings
 
 def channel_layer_name() -> str:
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
-    return "redis" if "redis" in backend.lower() else "in-memory"
+    redis = backend.startswith("channels_redis.") or backend.endswith(".PubSubChannelLayer")
+    return "redis" if redis else "in-memory"
 
 
 def llm_provider_name() -> str:

@@ -98,7 +98,19 @@ else:
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=1000)
-if REDIS_URL:
+# "pubsub" (default): Redis pushes events to each process (server/layers.py says why);
+# "core": channels-redis' list-based layer, with per-channel capacity and expiry.
+REDIS_CHANNEL_LAYER = env.str("REDIS_CHANNEL_LAYER", default="pubsub")
+if REDIS_CHANNEL_LAYER not in ("pubsub", "core"):
+    raise ImproperlyConfigured("REDIS_CHANNEL_LAYER must be 'pubsub' or 'core'.")
+if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "server.layers.PubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

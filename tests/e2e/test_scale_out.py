@@ -58,9 +58,10 @@ def redis_db() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(scope="module")
-def server_env(redis_db):
-    return {"REDIS_URL": redis_db}
+@pytest.fixture(scope="module", params=["pubsub", "core"])
+def server_env(request, redis_db):
+    """Both Redis layers: pub/sub (the default) and channels-redis' list-based one."""
+    return {"REDIS_URL": redis_db, "REDIS_CHANNEL_LAYER": request.param}
 
 
 @pytest.fixture(scope="module")
