@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from strawberry import relay
 from strawberry_django import optimizer
+from strawberry_django.relay.utils import resolve_model_node
 from strawberry_django.resolvers import django_resolver
 from strawberry_django.utils.typing import get_django_definition
 
@@ -49,6 +50,43 @@ class ModelNode(relay.Node):
 
     _id_attr: ClassVar[str | None] = "pk"
 
+    @classmethod
+    def resolve_node(cls, node_id, *, info, required: bool = False):
+        node_id = _checked_node_id(cls, node_id, info)
+        if node_id is None:
+            return None
+        return django_resolver(resolve_model_node)(cls, node_id, info=info, required=required)
+
+
+# The range of the integer primary keys (Postgres bigint; SQLite INTEGER).
+_PK_RANGE = range(-(2**63), 2**63)
+
+
+def _checked_node_id(cls, node_id, info) -> str | None:
+    """The node id to look up, or None when no object can have it.
+
+    A well-formed global ID of another type asked for through a typed field
+    (`bot(id: <a Scenario's ID>)`) is a clear client error, not the internal "Expected
+    value of type 'Bot'"; an id that is not an integer in the primary key's range
+    (`Bot:abc`) finds nothing, like an id that does not exist, instead of failing in the
+    database ("expected a number", integer overflow) with an internal error.
+    """
+    expected = info.return_type if info is not None else None
+    while hasattr(expected, "of_type"):  # Optional / NonNull wrappers
+        expected = expected.of_type
+    if isinstance(expected, type) and not issubclass(cls, expected):
+        wanted = expected.__name__
+        raise ValidationError(
+            f"Expected the ID of a {wanted}, got the ID of a {cls.__name__}.", code="invalid_id"
+        )
+    if isinstance(node_id, relay.GlobalID):
+        node_id = node_id.node_id
+    try:
+        pk = int(str(node_id).strip())
+    except ValueError:
+        return None
+    return str(pk) if pk in _PK_RANGE else None
+
 
 class ScopedNode(ModelNode):
     """A node whose visibility is decided where a query enters the graph.
@@ -76,8 +114,9 @@ class ScopedNode(ModelNode):
 
     @classmethod
     def resolve_node(cls, node_id, *, info, required: bool = False):
-        if isinstance(node_id, relay.GlobalID):
-            node_id = node_id.node_id
+        node_id = _checked_node_id(cls, node_id, info)
+        if node_id is None:
+            return None
         queryset = _optimized(cls._scoped(info).filter(pk=node_id), info)
         return django_resolver(lambda: queryset.get() if required else queryset.first())()
 
