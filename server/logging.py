@@ -10,6 +10,7 @@ to pass nothing.
 import json
 import logging
 import re
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -164,6 +165,40 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class RepeatedFailureFilter(logging.Filter):
+    """One line per failure per minute for loggers that retry in a loop.
+
+    channels-redis' pub/sub receiver logs "Unexpected exception in receive task" with a
+    full traceback every second while Redis is down (it reconnects by itself). Here the
+    first record of each message per `interval` passes, as one line ending with the
+    exception's type and text; the repeats are dropped.
+    """
+
+    interval = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = (record.name, record.msg)
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last[key] = now
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = (
+                f"{record.getMessage()}: {type(error).__name__}: {error} "
+                f"(repeats within {self.interval:.0f} s not logged)"
+            )
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def logging_config(*, level: str, fmt: str) -> dict:
     """The `LOGGING` dict for settings: console handler, request id, redaction."""
     if fmt not in ("json", "text"):
@@ -174,6 +209,7 @@ def logging_config(*, level: str, fmt: str) -> dict:
         "filters": {
             "request_id": {"()": "server.logging.RequestIdFilter"},
             "redact": {"()": "server.logging.RedactSecretsFilter"},
+            "repeated_failures": {"()": "server.logging.RepeatedFailureFilter"},
         },
         "formatters": {
             "json": {"()": "server.logging.JsonFormatter"},
@@ -195,5 +231,7 @@ def logging_config(*, level: str, fmt: str) -> dict:
             # Strawberry logs every GraphQL error (rejected queries included) at ERROR;
             # unexpected ones are logged once, with their id, by schema.extensions.
             "strawberry.execution": {"level": "CRITICAL"},
+            # Retries every second while Redis is down: once a minute is enough.
+            "channels_redis.pubsub": {"filters": ["repeated_failures"]},
         },
     }

@@ -169,3 +169,28 @@ def test_records_logged_during_a_request_carry_its_request_id(client, monkeypatc
 
     assert response.status_code == 503
     assert [record.request_id for record in records] == ["probe-1"]
+
+
+def test_redis_receiver_failures_are_logged_once_a_minute_without_traceback(capture):
+    """channels-redis' pub/sub receiver retries every second while Redis is down."""
+    _, stream = capture
+    receiver_logger = logging.getLogger("channels_redis.pubsub")
+    handler = capture[0].handlers[0]
+    receiver_logger.addHandler(handler)
+    try:
+        for _ in range(5):
+            try:
+                raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            except ConnectionError:
+                receiver_logger.exception("Unexpected exception in receive task")
+        receiver_logger.warning("something else")
+    finally:
+        receiver_logger.removeHandler(handler)
+
+    records = lines(stream)
+    assert [r["message"] for r in records] == [
+        "Unexpected exception in receive task: ConnectionError: Error 111 connecting to "
+        "127.0.0.1:6379. Connection refused. (repeats within 60 s not logged)",
+        "something else",
+    ]
+    assert "exc_info" not in records[0] and "Traceback" not in stream.getvalue()
