@@ -1,13 +1,17 @@
 """apiInfo: what this server is and which parts serve it."""
 
 import strawberry
+from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+from django.utils.module_loading import import_string
+
+REDIS_LAYERS = (RedisChannelLayer, RedisPubSubChannelLayer)
 
 
 def channel_layer_name() -> str:
-    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
-    redis = backend.startswith("channels_redis.") or backend.endswith(".PubSubChannelLayer")
-    return "redis" if redis else "in-memory"
+    backend = import_string(settings.CHANNEL_LAYERS["default"]["BACKEND"])
+    return "redis" if issubclass(backend, REDIS_LAYERS) else "in-memory"
 
 
 def llm_provider_name() -> str:

@@ -67,11 +67,11 @@ class CsrfViewMiddleware(InlineHooks, _CsrfView):
     async def process_view(self, request, callback, callback_args, callback_kwargs):
         # A coroutine, so Django's async handler calls it as is (a sync request wraps
         # it in async_to_sync).
-        check = super().process_view
         if settings.CSRF_USE_SESSIONS:
-            check = sync_to_async(check)
-        result = check(request, callback, callback_args, callback_kwargs)
-        return await result if settings.CSRF_USE_SESSIONS else result
+            return await sync_to_async(super().process_view)(
+                request, callback, callback_args, callback_kwargs
+            )
+        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class AuthenticationMiddleware(InlineHooks, _Authentication):
