@@ -26,7 +26,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from tests.support import pg_drop, pg_recreate, run_manage, with_db_name
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -261,17 +263,7 @@ class Workdir:
 
 def manage(args: list[str], database_url: str, *, env: dict | None = None, timeout=180) -> str:
     full_env = child_env({**SERVER_ENV, "DATABASE_URL": database_url, **(env or {})})
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return run_manage(args, full_env, timeout)
 
 
 def seed(database_url: str, kind: str, timeout: float = 300, **params: Any) -> dict[str, Any]:
@@ -301,9 +293,9 @@ class Databases:
             started = time.monotonic()
             if DATABASE_URL:
                 name = f"{_pg_name(DATABASE_URL)}_template"
-                _pg_recreate(DATABASE_URL, name)
+                pg_recreate(DATABASE_URL, name)
                 cls._created.append(name)
-                url = _with_db_name(DATABASE_URL, name)
+                url = with_db_name(DATABASE_URL, name)
             else:
                 url = f"sqlite:///{Workdir.path() / 'template.sqlite3'}"
             manage(["migrate", "--noinput"], url)
@@ -317,9 +309,9 @@ class Databases:
         template = cls.template()
         if DATABASE_URL:
             db_name = f"{_pg_name(DATABASE_URL)}_{name}"[:63]
-            _pg_recreate(DATABASE_URL, db_name, template=_pg_name(template))
+            pg_recreate(DATABASE_URL, db_name, template=_pg_name(template))
             cls._created.append(db_name)
-            return _with_db_name(DATABASE_URL, db_name)
+            return with_db_name(DATABASE_URL, db_name)
         source = Path(urlsplit(template).path)
         target = Workdir.path() / f"{name}.sqlite3"
         for suffix in ("", "-wal", "-shm"):
@@ -334,7 +326,7 @@ class Databases:
         if DATABASE_URL:
             for name in reversed(cls._created):
                 with contextlib.suppress(Exception):
-                    _pg_drop(DATABASE_URL, name)
+                    pg_drop(DATABASE_URL, name)
         cls._created.clear()
         cls._template = None
 
@@ -344,29 +336,6 @@ atexit.register(Databases.cleanup)
 
 def _pg_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/") or "botstream_bench"
-
-
-def _with_db_name(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def _pg_admin(url: str):
-    import psycopg
-
-    return psycopg.connect(_with_db_name(url, "postgres"), autocommit=True, connect_timeout=5)
-
-
-def _pg_recreate(url: str, name: str, template: str | None = None) -> None:
-    with _pg_admin(url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        admin.execute(f'CREATE DATABASE "{name}"{suffix}')
-
-
-def _pg_drop(url: str, name: str) -> None:
-    with _pg_admin(url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def flush_redis(url: str) -> None:

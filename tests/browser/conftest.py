@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import run_manage
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -120,20 +122,6 @@ def _env(database_url: str) -> dict[str, str]:
     return {**env, **SERVER_ENV, "DATABASE_URL": database_url}
 
 
-def _manage(args: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
 def _wait_healthy(url: str, process: subprocess.Popen) -> bool:
     deadline = time.monotonic() + HEALTH_TIMEOUT
     with httpx.Client(timeout=2, trust_env=False) as client:
@@ -149,8 +137,8 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> bool:
 def app_server(tmp_path_factory) -> LiveServer:
     workdir = tmp_path_factory.mktemp("browser")
     env = _env(f"sqlite:///{workdir / 'db.sqlite3'}")
-    _manage(["migrate", "--noinput"], env)
-    seeded = re.search(r"^SEED (\d+) (\S+)$", _manage(["shell", "-c", SEED], env), re.MULTILINE)
+    run_manage(["migrate", "--noinput"], env)
+    seeded = re.search(r"^SEED (\d+) (\S+)$", run_manage(["shell", "-c", SEED], env), re.MULTILINE)
     assert seeded, "the seed script printed no SEED line"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

@@ -33,13 +33,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.e2e.wsclient import GraphQLHTTP
 from tests.fake_openai import FakeOpenAI
+from tests.support import pg_drop, pg_recreate, run_manage, with_db_name
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -166,41 +167,7 @@ class _Template:
 
 
 def _manage(args: list[str], database_url: str, timeout: float = 120) -> str:
-    env = _child_env({"DATABASE_URL": database_url, "DEBUG": "1"})
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def _with_db_name(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def _pg_admin(url: str):
-    import psycopg
-
-    return psycopg.connect(_with_db_name(url, "postgres"), autocommit=True, connect_timeout=5)
-
-
-def _pg_recreate(url: str, name: str, template: str | None = None) -> None:
-    with _pg_admin(url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        admin.execute(f'CREATE DATABASE "{name}"{suffix}')
-
-
-def _pg_drop(url: str, name: str) -> None:
-    with _pg_admin(url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return run_manage(args, _child_env({"DATABASE_URL": database_url, "DEBUG": "1"}), timeout)
 
 
 def _base_name(url: str) -> str:
@@ -213,8 +180,8 @@ def e2e_template(tmp_path_factory) -> _Template:
     pg_url = os.environ.get("E2E_DATABASE_URL", "")
     if pg_url:
         name = f"{_base_name(pg_url)}_template"
-        _pg_recreate(pg_url, name)
-        url = _with_db_name(pg_url, name)
+        pg_recreate(pg_url, name)
+        url = with_db_name(pg_url, name)
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'template.sqlite3'}"
     _manage(["migrate", "--noinput"], url)
@@ -225,7 +192,7 @@ def e2e_template(tmp_path_factory) -> _Template:
     yield template
     if pg_url:
         with contextlib.suppress(Exception):
-            _pg_drop(pg_url, name)
+            pg_drop(pg_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +202,8 @@ def database(e2e_template, request, tmp_path_factory) -> Database:
     if e2e_template.postgres:
         pg_url = os.environ["E2E_DATABASE_URL"]
         name = f"{_base_name(pg_url)}_{module}"[:63]
-        _pg_recreate(pg_url, name, template=urlsplit(e2e_template.url).path.lstrip("/"))
-        url = _with_db_name(pg_url, name)
+        pg_recreate(pg_url, name, template=urlsplit(e2e_template.url).path.lstrip("/"))
+        url = with_db_name(pg_url, name)
     else:
         source = Path(urlsplit(e2e_template.url).path)
         target = tmp_path_factory.mktemp(f"e2e-{module}") / "e2e.sqlite3"
@@ -247,7 +214,7 @@ def database(e2e_template, request, tmp_path_factory) -> Database:
     yield Database(url, e2e_template.tokens["owner"], e2e_template.tokens["other"])
     if e2e_template.postgres:
         with contextlib.suppress(Exception):
-            _pg_drop(pg_url, name)
+            pg_drop(pg_url, name)
 
 
 # --- servers ---
