@@ -1,4 +1,4 @@
-"""Django's stock middlewares, with their hooks run on the event loop.
+"""Django's stock middlewares (and django-csp's), with their hooks run on the event loop.
 
 In an async request Django runs every `process_request` / `process_view` /
 `process_response` of a `MiddlewareMixin` middleware through `sync_to_async`: a hop to
@@ -11,6 +11,7 @@ will touch the database. Sync requests (the test client, WSGI) are unchanged.
 """
 
 from asgiref.sync import sync_to_async
+from csp.middleware import CSPMiddleware as _CSP
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
 from django.contrib.messages.middleware import MessageMiddleware as _Message
@@ -46,6 +47,10 @@ class InlineHooks:
 
 class SecurityMiddleware(InlineHooks, _Security):
     pass
+
+
+class CSPMiddleware(InlineHooks, _CSP):
+    pass  # builds a header from settings: no I/O
 
 
 class SessionMiddleware(InlineHooks, _Session):

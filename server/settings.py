@@ -58,6 +58,7 @@ MIDDLEWARE = [
     # Django's own middlewares, with their hooks run inline in async requests instead of
     # through a thread hop each (server/inline_middleware.py).
     "server.inline_middleware.SecurityMiddleware",
+    "server.inline_middleware.CSPMiddleware",
     "server.middleware.AsyncWhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "server.inline_middleware.SessionMiddleware",
@@ -159,6 +160,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+
+# --- Response headers ---
+# HSTS goes only on HTTPS responses (Django's SecurityMiddleware), so plain-HTTP trials
+# with DEBUG off are unaffected; behind a proxy the scheme comes from X-Forwarded-Proto
+# sent by a TRUSTED_PROXIES address.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Content-Security-Policy (django-csp), in every mode: the pages (landing, demo chat,
+# GraphiQL, admin) load scripts and styles from /static only and talk to this origin
+# ('self' covers ws:/wss: of the same host). No inline script or style is allowed, so an
+# injected <script> never runs. Data URIs are GraphiQL's icons and fonts.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 STRAWBERRY_DJANGO = {
     "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,

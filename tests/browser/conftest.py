@@ -6,6 +6,9 @@ token), an active bot and an inactive one. The offline reply engine answers with
 between words, so a reply streams for a couple of seconds: long enough to watch it grow,
 stop it, or drop its socket.
 
+Every page records Content-Security-Policy violations (`PageRecord.csp`): the
+`securitypolicyviolation` events of each document and chromium's console reports.
+
 Chromium is /usr/bin/chromium (`.ci/install-browser.sh`); never Playwright's download.
 Without it, or without the `playwright` package, the tests skip, except under CI=true,
 where they fail. Every page blocks and records requests leaving 127.0.0.1, and leaves a
@@ -64,6 +67,7 @@ from django.contrib.auth import get_user_model
 from accounts.services import api_token_create
 from bots.models import Bot
 owner = get_user_model().objects.create_user("owner", password="{OWNER_PASSWORD}")
+get_user_model().objects.create_superuser("admin", password="{OWNER_PASSWORD}")
 active = Bot.objects.create(owner=owner, name="Support", description="Answers customers.")
 Bot.objects.create(owner=owner, name="Dormant", is_active=False)
 print("SEED", active.pk, api_token_create(user=owner, name="browser")[1])
@@ -186,10 +190,19 @@ def browser():
 
 @dataclass
 class PageRecord:
-    """What a page did that tests assert on: requests off loopback, uncaught errors."""
+    """What a page did that tests assert on: requests off loopback, uncaught errors, CSP
+    violations."""
 
     external: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    csp: list[str] = field(default_factory=list)
+
+
+# Runs in every document before its own scripts (Playwright injects it past the CSP).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
+  `${e.effectiveDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));
+"""
 
 
 def _screenshot_name(node_name: str) -> str:
@@ -215,9 +228,17 @@ def _open_page(browser, app_server, record: PageRecord, viewport: dict):
             route.abort()
 
     context.route("**/*", guard)
+    context.expose_function("__cspViolation", lambda report: record.csp.append(report))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.on("pageerror", lambda error: record.errors.append(str(error)))
+    page.on("console", lambda message: _record_csp_console(message, record))
     return context, page
+
+
+def _record_csp_console(message, record: PageRecord) -> None:
+    if "Content Security Policy" in message.text:
+        record.csp.append(message.text)
 
 
 @pytest.fixture
