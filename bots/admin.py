@@ -45,8 +45,17 @@ class OwnedAdmin(admin.ModelAdmin):
 
 @admin.register(Bot)
 class BotAdmin(OwnedAdmin):
-    list_display = ("name", "bot_type", "model", "temperature", "is_active", "owner", "updated_at")
-    list_filter = ("bot_type", "is_active", "model", "created_at")
+    list_display = (
+        "name",
+        "bot_type",
+        "model",
+        "temperature",
+        "is_active",
+        "is_public",
+        "owner",
+        "updated_at",
+    )
+    list_filter = ("bot_type", "is_active", "is_public", "model", "created_at")
     search_fields = ("name", "description", "system_prompt", "owner__username")
     raw_id_fields = ("owner",)
     inlines = [ScenarioInline]

@@ -280,6 +280,8 @@ def _bot_upsert(owner, spec: dict) -> Bot:
             "max_tokens": spec["max_tokens"],
             "system_prompt": spec["system_prompt"],
             "is_active": True,
+            # Listed on / and /chat/, so `make run` shows them.
+            "is_public": True,
         },
     )
     bot.full_clean()

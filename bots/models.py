@@ -48,6 +48,14 @@ class Bot(models.Model):
     )
     system_prompt = models.TextField(blank=True, max_length=20000)
     is_active = models.BooleanField(default=True, help_text="Visitors can chat with active bots.")
+    is_public = models.BooleanField(
+        default=False,
+        help_text=(
+            "Listed on the landing and demo chat pages. A bot that is active but not "
+            "public still chats with visitors who know its ID (e.g. a widget on the "
+            "owner's site)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

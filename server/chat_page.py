@@ -1,4 +1,4 @@
-"""The demo chat page: one per active bot, plain HTML + JavaScript served by the app.
+"""The demo chat page: one per public active bot, plain HTML + JavaScript served by the app.
 
 The page is a visitor client of the public API, nothing more: it starts a conversation
 and talks to it with GraphQL over HTTP and `graphql-transport-ws` (static/chat/chat.js),
@@ -35,10 +35,16 @@ def _chat_bot(bot: Bot) -> ChatBot:
     return ChatBot(id=relay.to_base64("Bot", bot.pk), name=bot.name, description=bot.description)
 
 
-async def active_bots() -> list[ChatBot]:
-    """Active bots, by name: the ones a visitor may chat with."""
-    bots = Bot.objects.filter(is_active=True).order_by("name", "pk")
-    return [_chat_bot(bot) async for bot in bots]
+def _listed():
+    """Bots anyone may see on these pages: active ones their owner made public. Other
+    active bots still chat through the API with their ID (startConversation), but their
+    names and descriptions are not shown to strangers."""
+    return Bot.objects.filter(is_active=True, is_public=True)
+
+
+async def public_bots() -> list[ChatBot]:
+    """Public active bots, by name."""
+    return [_chat_bot(bot) async for bot in _listed().order_by("name", "pk")]
 
 
 def _bot_pk(reference: str) -> int | None:
@@ -52,13 +58,13 @@ def _bot_pk(reference: str) -> int | None:
 
 
 async def chat_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat.html", {"bots": await active_bots()})
+    return render(request, "chat.html", {"bots": await public_bots()})
 
 
 async def chat(request: HttpRequest, bot_ref: str) -> HttpResponse:
     pk = _bot_pk(bot_ref)
-    bot = await Bot.objects.filter(pk=pk, is_active=True).afirst() if pk is not None else None
+    bot = await _listed().filter(pk=pk).afirst() if pk is not None else None
     if bot is None:
-        raise Http404("No active bot with this ID.")
+        raise Http404("No public active bot with this ID.")
     context = {"bot": _chat_bot(bot), "max_length": settings.MESSAGE_MAX_LENGTH}
     return render(request, "chat.html", context)

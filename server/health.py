@@ -6,6 +6,12 @@ needs (the database, the channel layer, the LLM provider's configuration), each 
 bounded by `HEALTH_CHECK_TIMEOUT`, and answers 503 when any fails so a load balancer
 stops sending traffic. Error descriptions go through the log redaction, so a
 connection URL's password never shows.
+
+Anyone may probe, but only the status is public: the version and the checks' details
+(vendors, backends, errors naming hosts) go to callers with `Authorization: Bearer
+<METRICS_TOKEN>`, like /metrics. Staff sessions do not count: these paths are served
+before the session middleware (server.middleware.ProbeMiddleware). A failing check is
+logged with its error either way.
 """
 
 import asyncio
@@ -21,6 +27,7 @@ from django.db import connections
 from django.http import HttpRequest, JsonResponse
 
 from server.logging import redact
+from server.metrics import has_metrics_token
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +35,10 @@ Check = Callable[[], Awaitable[dict]]
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:
-    return _no_store(JsonResponse({"status": "ok", "version": settings.VERSION}))
+    body = {"status": "ok"}
+    if has_metrics_token(request):
+        body["version"] = settings.VERSION
+    return _no_store(JsonResponse(body))
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
@@ -40,12 +50,10 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     results = await asyncio.gather(*(_run(name, check) for name, check in checks.items()))
     body = dict(zip(checks, results, strict=True))
     ready = all(result["ok"] for result in results)
-    return _no_store(
-        JsonResponse(
-            {"status": "ok" if ready else "unavailable", "checks": body},
-            status=200 if ready else 503,
-        )
-    )
+    status = {"status": "ok" if ready else "unavailable"}
+    if has_metrics_token(request):
+        status.update(version=settings.VERSION, checks=body)
+    return _no_store(JsonResponse(status, status=200 if ready else 503))
 
 
 async def check_database() -> dict:

@@ -197,8 +197,12 @@ class MetricsExtension(SchemaExtension):
         return "ok"
 
 
-def _authorized(request: HttpRequest, token: str) -> bool:
+def has_metrics_token(request: HttpRequest) -> bool:
+    """The request sends `Authorization: Bearer <METRICS_TOKEN>` (and the token is set)."""
+    token = settings.METRICS_TOKEN
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if not token:
+        return False
     if scheme.lower() != "bearer" or not credentials:
         return False
     return hmac.compare_digest(credentials.strip().encode(), token.encode())
@@ -212,8 +216,7 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
     """
     if not settings.METRICS_ENABLED:
         return HttpResponse("Not found.\n", status=404, content_type="text/plain")
-    token = settings.METRICS_TOKEN
-    if token and not _authorized(request, token):
+    if settings.METRICS_TOKEN and not has_metrics_token(request):
         response = HttpResponse("Unauthorized.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

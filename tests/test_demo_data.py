@@ -69,6 +69,14 @@ def test_every_bot_has_a_system_prompt_and_one_active_scenario(demo):
         assert active.initial_step == active.steps.order_by("order").first()
 
 
+def test_demo_bots_are_public_so_the_pages_list_them(demo, client):
+    # `make run` shows them on / and /chat/ (only public bots are listed there).
+    page = client.get("/chat/").content.decode()
+
+    assert all(bot.is_public for bot in demo)
+    assert all(bot.name in page for bot in demo)
+
+
 def test_loading_twice_changes_nothing(demo):
     counts = {model: model.objects.count() for model in (Bot, Scenario, Step)}
     before = snapshot()

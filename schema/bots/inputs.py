@@ -15,6 +15,7 @@ class BotInput:
     max_tokens: int | None = UNSET
     system_prompt: str | None = UNSET
     is_active: bool | None = UNSET
+    is_public: bool | None = UNSET
 
 
 @strawberry.input
@@ -28,6 +29,7 @@ class BotPartialInput:
     max_tokens: int | None = UNSET
     system_prompt: str | None = UNSET
     is_active: bool | None = UNSET
+    is_public: bool | None = UNSET
 
 
 @strawberry.input

@@ -42,6 +42,7 @@ class User(ScopedNode):
 @strawberry_django.filter_type(models.Bot)
 class BotFilter:
     is_active: auto
+    is_public: auto
     bot_type: BotTypeEnum | None
 
     @strawberry_django.filter_field
@@ -105,6 +106,7 @@ class Bot(ScopedNode):
     max_tokens: auto
     system_prompt: auto
     is_active: auto
+    is_public: auto
     owner: User
     created_at: datetime
     updated_at: datetime

@@ -68,7 +68,9 @@ from accounts.services import api_token_create
 from bots.models import Bot
 owner = get_user_model().objects.create_user("owner", password="{OWNER_PASSWORD}")
 get_user_model().objects.create_superuser("admin", password="{OWNER_PASSWORD}")
-active = Bot.objects.create(owner=owner, name="Support", description="Answers customers.")
+active = Bot.objects.create(
+    owner=owner, name="Support", description="Answers customers.", is_public=True
+)
 Bot.objects.create(owner=owner, name="Dormant", is_active=False)
 print("SEED", active.pk, api_token_create(user=owner, name="browser")[1])
 """

@@ -88,8 +88,22 @@ def own_redis():
     redis.kill()
 
 
+# /readyz shows its checks only to METRICS_TOKEN holders.
+PROBE_TOKEN = "e2e-probe-token"
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    return {"METRICS_TOKEN": PROBE_TOKEN}
+
+
 def _ready(server) -> tuple[int, dict]:
-    response = httpx.get(f"{server.url}/readyz", timeout=10, trust_env=False)
+    response = httpx.get(
+        f"{server.url}/readyz",
+        headers={"Authorization": f"Bearer {PROBE_TOKEN}"},
+        timeout=10,
+        trust_env=False,
+    )
     return response.status_code, response.json()
 
 

@@ -24,7 +24,7 @@ def _policy(header: str) -> dict[str, list[str]]:
 
 @pytest.fixture
 def bot(owner):
-    return BotFactory(owner=owner, name="Support")
+    return BotFactory(owner=owner, name="Support", is_public=True)
 
 
 @pytest.mark.parametrize("path", PAGES)

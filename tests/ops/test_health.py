@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 from channels.layers import channel_layers
+from django.test import Client
 
 from server import health
 
@@ -16,6 +17,16 @@ UNREACHABLE_REDIS_LAYER = {
 }
 
 
+PROBE_TOKEN = "ops-probe-token-not-secret"
+
+
+@pytest.fixture
+def client(settings) -> Client:
+    """An operator's client: the probes' details need `Bearer <METRICS_TOKEN>`."""
+    settings.METRICS_TOKEN = PROBE_TOKEN
+    return Client(headers={"Authorization": f"Bearer {PROBE_TOKEN}"})
+
+
 @pytest.fixture
 def fresh_channel_layers():
     channel_layers.backends.clear()
@@ -28,6 +39,38 @@ def test_healthz_answers_ok_with_the_version(client, settings):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "version": settings.VERSION}
+
+
+@pytest.mark.parametrize("token", ["", "wrong-token"], ids=["no-token", "wrong-token"])
+def test_probes_tell_anyone_else_only_the_status(settings, monkeypatch, token):
+    async def failing_check():
+        raise RuntimeError("could not connect to db.internal:5432")
+
+    settings.METRICS_TOKEN = PROBE_TOKEN
+    monkeypatch.setattr(health, "check_database", failing_check)
+    anyone = Client(headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    healthz = anyone.get("/healthz")
+    readyz = anyone.get("/readyz")
+
+    assert healthz.json() == {"status": "ok"}
+    assert readyz.status_code == 503
+    assert readyz.json() == {"status": "unavailable"}
+
+
+def test_probes_tell_nobody_the_details_when_no_token_is_configured(settings):
+    settings.METRICS_TOKEN = ""
+
+    response = Client(headers={"Authorization": "Bearer "}).get("/readyz")
+
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_gives_token_holders_the_version_and_checks(client, settings):
+    body = client.get("/readyz").json()
+
+    assert body["version"] == settings.VERSION
+    assert set(body["checks"]) == {"database", "channel_layer", "llm"}
 
 
 def test_readyz_is_ok_when_database_channel_layer_and_llm_are(

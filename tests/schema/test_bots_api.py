@@ -9,7 +9,9 @@ from tests.factories import BotFactory, ScenarioFactory, StepFactory
 
 # --- documents -----------------------------------------------------------------------
 
-BOT_FIELDS = "id name description botType model temperature maxTokens systemPrompt isActive"
+BOT_FIELDS = (
+    "id name description botType model temperature maxTokens systemPrompt isActive isPublic"
+)
 MESSAGES = "... on OperationInfo { messages { field message code kind } }"
 
 BOTS = """
@@ -329,11 +331,28 @@ def test_bot_tree_nests_scenarios_steps_and_references(owner_gql, bot, scenario)
 # --- apiInfo and me ------------------------------------------------------------------
 
 
-def test_api_info_is_public(anon_gql, settings):
+def test_api_info_tells_anonymous_callers_only_the_name_and_protocols(anon_gql):
+    assert anon_gql.execute(API_INFO)["apiInfo"] == {
+        "name": "Botstream",
+        "version": None,
+        "llmProvider": None,
+        "channelLayer": None,
+        "database": None,
+        "subscriptionProtocols": ["graphql-transport-ws", "graphql-ws"],
+    }
+
+
+def test_api_info_hides_server_details_from_owners_too(owner_gql):
+    info = owner_gql.execute(API_INFO)["apiInfo"]
+
+    assert info["version"] is info["database"] is info["llmProvider"] is None
+
+
+def test_api_info_tells_staff_the_version_and_services(staff_gql, settings):
     # Both test passes: embedded (SQLite, in-memory) and services (Postgres, Redis).
     embedded = not settings.REDIS_URL
     engine = settings.DATABASES["default"]["ENGINE"]
-    assert anon_gql.execute(API_INFO)["apiInfo"] == {
+    assert staff_gql.execute(API_INFO)["apiInfo"] == {
         "name": "Botstream",
         "version": "0.1.0",
         "llmProvider": "offline",
@@ -365,6 +384,7 @@ def test_create_bot_with_every_field(owner_gql):
         "maxTokens": 512,
         "systemPrompt": "You are a patient tutor.",
         "isActive": False,
+        "isPublic": True,
     }
     result = owner_gql.execute(CREATE_BOT, {"input": bot_input})["createBot"]
     assert result["__typename"] == "Bot"
@@ -379,6 +399,7 @@ def test_create_bot_fills_defaults(owner_gql):
     assert result["temperature"] == 0.7
     assert result["maxTokens"] == 1024
     assert result["isActive"] is True
+    assert result["isPublic"] is False  # listed on the public pages only when asked
 
 
 @pytest.mark.parametrize(
