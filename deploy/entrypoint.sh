@@ -19,8 +19,8 @@ if [ "$#" -gt 0 ]; then
 fi
 
 # daphne flags (docs/DEPLOY.md explains each):
-#   --proxy-headers                client address and scheme from X-Forwarded-For/-Proto,
-#                                  which nginx sets; the app port is never published.
+#   (no --proxy-headers)           daphne would take X-Forwarded-For from anyone; the app
+#                                  reads it from TRUSTED_PROXIES only (server/proxies.py).
 #   --websocket_timeout 86400      a socket lives at most a day (daphne's default, kept
 #                                  explicit; -1 would let a leaked socket live forever):
 #                                  clients reconnect and resume from their last offset.
@@ -37,7 +37,6 @@ fi
 exec daphne \
     --bind "${BIND_HOST:-0.0.0.0}" \
     --port "${PORT:-8000}" \
-    --proxy-headers \
     --websocket_timeout 86400 \
     --websocket_connect_timeout 10 \
     --ping-interval 20 \

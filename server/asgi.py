@@ -16,16 +16,20 @@ from conversations.sweeper import SweeperMiddleware  # noqa: E402
 from schema import schema  # noqa: E402
 from server.graphql_ws import GraphQLWSConsumer  # noqa: E402
 from server.origins import OriginValidator  # noqa: E402
+from server.proxies import ProxyHeadersMiddleware  # noqa: E402
 
 websocket_urlpatterns = [
     re_path(r"^graphql/?$", GraphQLWSConsumer.as_asgi(schema=schema)),
 ]
 
-application = SweeperMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
+# Outermost: everything inside sees the client and scheme trusted proxies forwarded.
+application = ProxyHeadersMiddleware(
+    SweeperMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            }
+        )
     )
 )

@@ -67,10 +67,18 @@ async def hit(rule: str, *identifiers: str, what: str) -> None:
     raise RateLimited(what, max(1, math.ceil(stats.reset_time - time.time())))
 
 
+# The longest IPv6 text ("ffff:...:255.255.255.255") is 45 characters.
+MAX_ADDRESS_LENGTH = 45
+
+
 def client_ip(request) -> str:
-    """The caller's address: Django's REMOTE_ADDR, or the websocket scope's client."""
+    """The caller's address, for an HTTP request (Django's REMOTE_ADDR) or a websocket
+    (the consumer's scope `client`). Behind trusted proxies both already hold the
+    forwarded client (server/proxies.py); the length bound keeps any other value from
+    becoming a huge rate-limit key."""
     meta = getattr(request, "META", None)
     if meta is not None:
-        return meta.get("REMOTE_ADDR") or "unknown"
-    client = getattr(request, "scope", {}).get("client") or ("unknown", 0)
-    return client[0]
+        address = meta.get("REMOTE_ADDR") or "unknown"
+    else:
+        address = (getattr(request, "scope", {}).get("client") or ("unknown", 0))[0]
+    return address[:MAX_ADDRESS_LENGTH]

@@ -24,6 +24,10 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed
+# (server/proxies.py). Empty: nobody's, so a client reaching daphne directly cannot pick
+# its rate-limit address. compose.yml sets its own network.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_HEADERS = (

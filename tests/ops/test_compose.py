@@ -73,6 +73,14 @@ def test_app_can_scale(services):
     assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
 
 
+def test_app_believes_forwarded_headers_from_its_private_network_only(services):
+    app = services["app"]
+
+    assert "ports" not in app  # nginx (on the compose network) is the only way in
+    trusted = app["environment"]["TRUSTED_PROXIES"]
+    assert trusted == "${TRUSTED_PROXIES:-10.0.0.0/8,172.16.0.0/12,192.168.0.0/16}"
+
+
 def test_nginx_uses_the_repository_config_and_postgres_keeps_its_data(services):
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["nginx"]["volumes"]
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["db"]["volumes"])
