@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from accounts.admin_scoping import OwnedAdmin
 from accounts.models import ApiToken
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(OwnedAdmin):
+    owner_path = owner_field = "user"
     list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "prefix", "user__username")

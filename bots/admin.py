@@ -1,9 +1,12 @@
 from django.contrib import admin
 
+from accounts.admin_scoping import OwnedAdmin, OwnedChoicesMixin
 from bots.models import Bot, Scenario, Step
 
+OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
 
-class ScenarioInline(admin.TabularInline):
+
+class ScenarioInline(OwnedChoicesMixin, admin.TabularInline):
     model = Scenario
     extra = 0
     fields = ("name", "is_active", "initial_step")
@@ -17,7 +20,7 @@ class ScenarioInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class StepInline(admin.StackedInline):
+class StepInline(OwnedChoicesMixin, admin.StackedInline):
     model = Step
     extra = 0
     fields = ("order", "name", "step_type", "content", "next_step")
@@ -31,20 +34,9 @@ class StepInline(admin.StackedInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class OwnedAdmin(admin.ModelAdmin):
-    """Non-superuser staff see and edit only what they own."""
-
-    owner_path = "owner"
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(**{self.owner_path: request.user})
-
-
 @admin.register(Bot)
 class BotAdmin(OwnedAdmin):
+    owner_field = "owner"
     list_display = (
         "name",
         "bot_type",
@@ -68,7 +60,7 @@ class BotAdmin(OwnedAdmin):
 class ScenarioAdmin(OwnedAdmin):
     owner_path = "bot__owner"
     list_display = ("name", "bot", "is_active", "initial_step", "updated_at")
-    list_filter = ("is_active", "bot")
+    list_filter = ("is_active", ("bot", OWN_BOTS))
     search_fields = ("name", "description", "bot__name")
     inlines = [StepInline]
 
@@ -83,6 +75,6 @@ class ScenarioAdmin(OwnedAdmin):
 class StepAdmin(OwnedAdmin):
     owner_path = "scenario__bot__owner"
     list_display = ("name", "scenario", "step_type", "order", "next_step")
-    list_filter = ("step_type", "scenario__bot")
+    list_filter = ("step_type", ("scenario__bot", OWN_BOTS))
     search_fields = ("name", "scenario__name")
     list_select_related = ("scenario", "next_step")

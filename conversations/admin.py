@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from accounts.admin_scoping import OwnedAdmin
 from conversations.models import Conversation, Message
+
+OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
 
 
 class MessageInline(admin.TabularInline):
@@ -32,9 +35,10 @@ class MessageStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(OwnedAdmin):
+    owner_path = "bot__owner"
     list_display = ("id", "bot", "user_session", "is_completed", "message_count", "created_at")
-    list_filter = ("bot", "is_completed", MessageStatusFilter, "created_at")
+    list_filter = (("bot", OWN_BOTS), "is_completed", MessageStatusFilter, "created_at")
     search_fields = ("user_session", "bot__name", "messages__content")
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -51,10 +55,7 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [MessageInline]
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).annotate(message_count=Count("messages"))
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(bot__owner=request.user)
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
 
     @admin.display(ordering="message_count")
     def message_count(self, obj):
@@ -66,17 +67,15 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(OwnedAdmin):
+    owner_path = "conversation__bot__owner"
     list_display = ("id", "conversation", "role", "status", "short_content", "created_at")
-    list_filter = ("role", "status", "conversation__bot", "created_at")
+    list_filter = ("role", "status", ("conversation__bot", OWN_BOTS), "created_at")
     search_fields = ("content", "error")
     readonly_fields = [f.name for f in Message._meta.fields]
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("conversation__bot")
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(conversation__bot__owner=request.user)
+        return super().get_queryset(request).select_related("conversation__bot")
 
     @admin.display(description="content")
     def short_content(self, obj):
