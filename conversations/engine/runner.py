@@ -23,6 +23,7 @@ from bots.models import Step, StepType
 from conversations.engine.answers import validate_answer
 from conversations.engine.conditions import first_match
 from conversations.engine.http_call import perform_api_call
+from conversations.engine.offload import off_loop
 from conversations.engine.templating import TemplateError, render
 from conversations.models import Conversation
 
@@ -92,7 +93,8 @@ class ScenarioRun:
         """Take the visitor's answer to the pending question; False means re-ask done."""
         step = self.state.current_step
         content = step.content
-        result = validate_answer(content.get("validation") or {"type": "text"}, text)
+        validation = content.get("validation") or {"type": "text"}
+        result = await off_loop(validate_answer, validation, text)
         if not result.ok:
             reask = content.get("reask_text") or content["text"]
             await self.emit(Output(step, text=f"{self.render(reask)}\n{result.hint}".strip()))
@@ -143,7 +145,7 @@ class ScenarioRun:
             self.state.awaiting_input = True
             return step
         elif kind == StepType.CONDITION:
-            name = first_match(content["branches"], self.state.variables)
+            name = await off_loop(first_match, content["branches"], self.state.variables)
             return self.target(name or content.get("default_target"), step)
         elif kind == StepType.API_CALL:
             result = await perform_api_call(
