@@ -32,7 +32,8 @@ import httpx
 
 from bots.content import RESERVED_HEADERS
 from conversations.engine.conditions import MISSING, lookup
-from conversations.engine.templating import TemplateError, render, render_json
+from conversations.engine.offload import off_loop
+from conversations.engine.templating import RenderBudget, TemplateError, render, render_json
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -101,6 +102,7 @@ async def perform_api_call(
     *,
     allow_hosts: Sequence[str] = (),
     max_redirects: int = 3,
+    budget: RenderBudget | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ApiCallResult:
     """Send the request an ``api_call`` step describes and return its (selected) result.
@@ -109,7 +111,9 @@ async def perform_api_call(
     problems: the result has ``ok=False`` and an ``error_code`` among
     ``invalid_request``, ``blocked_address``, ``timeout``, ``too_large``, ``http_error``
     (with ``status``), ``connection_error``, ``bad_response``, ``too_many_redirects``.
-    ``transport`` replaces httpx's network transport (tests).
+    The URL, headers and body are rendered off the event loop within ``budget`` (the
+    turn's; RenderBudgetExceeded propagates). ``transport`` replaces httpx's network
+    transport (tests).
     """
     timeout = float(spec.get("timeout", 10.0))
     client = httpx.AsyncClient(
@@ -117,7 +121,7 @@ async def perform_api_call(
     )
     try:
         async with asyncio.timeout(timeout), client:
-            hop = _first_hop(spec, variables)
+            hop = await off_loop(_first_hop, spec, variables, budget or RenderBudget())
             return await _follow(client, hop, spec, allow_hosts or (), max_redirects)
     except _CallFailed as exc:
         return ApiCallResult(False, exc.status, None, str(exc), exc.code)
@@ -126,13 +130,14 @@ async def perform_api_call(
         return ApiCallResult(False, None, None, message, "timeout")
 
 
-def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any]) -> _Hop:
+def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any], budget: RenderBudget) -> _Hop:
     try:
-        url = httpx.URL(render(spec["url"], variables).strip())
+        url = httpx.URL(render(spec["url"], variables, budget=budget).strip())
         header_values = {
-            name: render(value, variables) for name, value in spec.get("headers", {}).items()
+            name: render(value, variables, budget=budget)
+            for name, value in spec.get("headers", {}).items()
         }
-        body = render_json(spec.get("body"), variables)
+        body = render_json(spec.get("body"), variables, budget=budget)
     except TemplateError as exc:
         raise _CallFailed("invalid_request", str(exc)) from exc
     except httpx.InvalidURL as exc:

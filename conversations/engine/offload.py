@@ -19,6 +19,7 @@ _executor = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="scenari
 T = TypeVar("T")
 
 
-async def off_loop(func: Callable[..., T], /, *args: Any) -> T:
-    """``func(*args)`` in an engine thread; the caller's coroutine only waits."""
-    return await asyncio.get_running_loop().run_in_executor(_executor, partial(func, *args))
+async def off_loop(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` in an engine thread; the caller's coroutine only waits."""
+    call = partial(func, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor, call)

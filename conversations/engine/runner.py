@@ -4,7 +4,10 @@ A turn runs steps until one needs input (a question) or the scenario ends. The n
 is the step's `next_step`, else the next one by `order` (a message or LLM step with
 `"end": true` ends the scenario instead); conditions jump to the target
 of their first matching branch (else the default target), API calls to their
-`error_target` on failure. A cap on steps per turn stops loops with a clear error.
+`error_target` on failure. A cap on steps per turn stops loops with a clear error, and
+the templates a turn renders share one CPU budget (``SCENARIO_RENDER_SECONDS``): a turn
+over it fails with code ``render_budget``. Templates and owner regexes run off the event
+loop (``offload``).
 
 The scenario starts with the visitor's first message. When it ends, the conversation is
 marked completed; a `chat` bot then continues as free LLM chat (system prompt, history
@@ -24,7 +27,7 @@ from conversations.engine.answers import validate_answer
 from conversations.engine.conditions import first_match
 from conversations.engine.http_call import perform_api_call
 from conversations.engine.offload import off_loop
-from conversations.engine.templating import TemplateError, render
+from conversations.engine.templating import RenderBudget, TemplateError, render
 from conversations.models import Conversation
 
 # An output is either fixed text or a prompt to stream through the LLM.
@@ -67,6 +70,8 @@ class ScenarioRun:
     """Walks the steps of one scenario (loaded once per turn)."""
 
     def __init__(self, steps: list[Step], state: TurnState, emit: Emit) -> None:
+        # One CPU budget for every template the turn renders (texts, prompts, requests).
+        self.budget = RenderBudget(settings.SCENARIO_RENDER_SECONDS)
         self.steps = sorted(steps, key=lambda s: (s.order, s.pk))
         self.by_name = {s.name: s for s in self.steps}
         self.by_id = {s.pk: s for s in self.steps}
@@ -83,9 +88,9 @@ class ScenarioRun:
     def target(self, name: str | None, fallback: Step) -> Step | None:
         return self.by_name.get(name) if name else self.next_of(fallback)
 
-    def render(self, template: str) -> str:
+    async def render(self, template: str) -> str:
         try:
-            return render(template, self.state.variables)
+            return await off_loop(render, template, self.state.variables, budget=self.budget)
         except TemplateError as exc:
             return f"[template error: {exc}]"
 
@@ -97,7 +102,7 @@ class ScenarioRun:
         result = await off_loop(validate_answer, validation, text)
         if not result.ok:
             reask = content.get("reask_text") or content["text"]
-            await self.emit(Output(step, text=f"{self.render(reask)}\n{result.hint}".strip()))
+            await self.emit(Output(step, text=f"{await self.render(reask)}\n{result.hint}".strip()))
             return False
         self.set_variable(content["variable"], result.value)
         self.state.awaiting_input = False
@@ -139,9 +144,9 @@ class ScenarioRun:
         content = step.content
         kind = step.step_type
         if kind == StepType.MESSAGE:
-            await self.emit(Output(step, text=self.render(content["text"])))
+            await self.emit(Output(step, text=await self.render(content["text"])))
         elif kind == StepType.QUESTION:
-            await self.emit(Output(step, text=self.render(content["text"])))
+            await self.emit(Output(step, text=await self.render(content["text"])))
             self.state.awaiting_input = True
             return step
         elif kind == StepType.CONDITION:
@@ -149,7 +154,10 @@ class ScenarioRun:
             return self.target(name or content.get("default_target"), step)
         elif kind == StepType.API_CALL:
             result = await perform_api_call(
-                content, self.state.variables, allow_hosts=settings.API_CALL_ALLOW_HOSTS
+                content,
+                self.state.variables,
+                allow_hosts=settings.API_CALL_ALLOW_HOSTS,
+                budget=self.budget,
             )
             variable = content["variable"]
             if result.ok and self.set_variable(variable, result.value):
@@ -160,7 +168,7 @@ class ScenarioRun:
             self.set_variable(f"{variable}_error", result.error)
             return self.target(content.get("error_target"), step)
         elif kind == StepType.LLM:
-            reply = await self.emit(Output(step, prompt=self.render(content["prompt"])))
+            reply = await self.emit(Output(step, prompt=await self.render(content["prompt"])))
             if content.get("variable"):
                 self.set_variable(content["variable"], reply)
         return self.next_of(step)

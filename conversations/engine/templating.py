@@ -9,7 +9,9 @@ this module adds resource limits, all checked *before* the work is done:
   characters and items in total, nested items counted every time they are referenced
   (so ``[x, x]`` repeated in a loop cannot grow exponentially); integers stay under
   ``MAX_INT_BITS`` bits;
-* loop iterations and calls share a per-render budget of ``MAX_STEPS`` and a deadline;
+* loop iterations and calls share a per-render budget of ``MAX_STEPS``; the CPU time of
+  all the renders of one turn shares a ``RenderBudget`` (checked at every loop iteration
+  and call, and after each render), so many templates cannot add up to a long stall;
 * filters and methods that pad or repeat text by a caller-chosen amount are removed or
   checked, and only a few harmless methods of strings, lists and dicts may be called;
 * the rendered output is cut at ``max_chars`` (rendering stops there).
@@ -61,10 +63,39 @@ class TemplateError(Exception):
     """A template that does not compile, or that failed or hit a limit while rendering."""
 
 
+class RenderBudgetExceeded(Exception):
+    """The renders of one turn used up their shared CPU time (not the template's fault alone)."""
+
+    code = "render_budget"
+
+
+class RenderBudget:
+    """CPU seconds that all the renders of one visitor turn may use together.
+
+    CPU time of the rendering thread, not wall time: a render waiting for the interpreter
+    lock or for a free engine thread is not charged for it.
+    """
+
+    def __init__(self, seconds: float = MAX_RENDER_SECONDS) -> None:
+        self.seconds = seconds
+        self.left = seconds
+
+    def exceeded(self) -> RenderBudgetExceeded:
+        return RenderBudgetExceeded(
+            f"The scenario's templates used more than {self.seconds:g} s of CPU time in this "
+            "turn and the turn was stopped: simplify the templates (loops, filters on large "
+            "values)."
+        )
+
+
+class _OutOfTime(SecurityError):
+    pass
+
+
 @dataclass
 class _Budget:
     steps_left: int = MAX_STEPS
-    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
+    deadline: float = field(default_factory=lambda: time.thread_time() + MAX_RENDER_SECONDS)
     # id -> (value, size); holding the value keeps its id from being reused mid-render.
     sizes: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
@@ -82,8 +113,8 @@ def _charge_step() -> None:
     budget.steps_left -= 1
     if budget.steps_left < 0:
         raise SecurityError(f"the template ran more than {MAX_STEPS} loop iterations or calls")
-    if time.monotonic() > budget.deadline:
-        raise SecurityError(f"the template ran longer than {MAX_RENDER_SECONDS} seconds")
+    if time.thread_time() > budget.deadline:
+        raise _OutOfTime("the turn's render budget is used up")
 
 
 def _too_large(what: str) -> SecurityError:
@@ -318,15 +349,23 @@ def check_template(source: str) -> str | None:
 
 
 def render(
-    template: str, variables: Mapping[str, Any], *, max_chars: int = MAX_OUTPUT_CHARS
+    template: str,
+    variables: Mapping[str, Any],
+    *,
+    max_chars: int = MAX_OUTPUT_CHARS,
+    budget: RenderBudget | None = None,
 ) -> str:
     """Render ``template`` with ``variables``; the output is cut at ``max_chars``.
 
     Raises TemplateError for syntax errors and for anything that fails while rendering
-    (a refused attribute, a limit, ``{{ 1 / 0 }}``...), never another exception.
+    (a refused attribute, a limit, ``{{ 1 / 0 }}``...), and RenderBudgetExceeded when
+    ``budget`` (a fresh ``MAX_RENDER_SECONDS`` if None) runs out; never another exception.
+    CPU-bound: async callers run it off the event loop (``offload.off_loop``).
     """
+    budget = budget or RenderBudget()
     compiled = _compile(template)
-    token = _budget.set(_Budget())
+    started = time.thread_time()
+    token = _budget.set(_Budget(deadline=started + budget.left))
     chunks: list[str] = []
     size = 0
     try:
@@ -335,19 +374,27 @@ def render(
             size += len(chunk)
             if size >= max_chars:
                 break
+    except _OutOfTime:
+        raise budget.exceeded() from None
     except Exception as exc:  # a template can fail in any way; callers get one error type
         raise TemplateError(f"template failed to render: {exc}") from exc
     finally:
         _budget.reset(token)
+        budget.left -= time.thread_time() - started
+    if budget.left < 0:
+        raise budget.exceeded()
     return "".join(chunks)[:max_chars]
 
 
-def render_json(value: Any, variables: Mapping[str, Any]) -> Any:
+def render_json(
+    value: Any, variables: Mapping[str, Any], *, budget: RenderBudget | None = None
+) -> Any:
     """Render every string inside a JSON structure (dict keys are kept as written)."""
+    budget = budget or RenderBudget()
     if isinstance(value, str):
-        return render(value, variables)
+        return render(value, variables, budget=budget)
     if isinstance(value, list):
-        return [render_json(item, variables) for item in value]
+        return [render_json(item, variables, budget=budget) for item in value]
     if isinstance(value, dict):
-        return {key: render_json(item, variables) for key, item in value.items()}
+        return {key: render_json(item, variables, budget=budget) for key, item in value.items()}
     return value

@@ -2,8 +2,8 @@
 
 import pytest
 
-from conversations.models import Conversation
-from tests.conversations.scenario_helpers import Chat, make_scenario
+from conversations.models import Conversation, Message
+from tests.conversations.scenario_helpers import Chat, JsonServer, make_scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +66,54 @@ async def test_catastrophic_condition_regex_on_a_long_variable_does_not_hang():
     await chat.texts("hi")
     assert await chat.texts("x" * 3999) == ["no match"]
     assert (await Conversation.objects.aget()).is_completed
+
+
+# About 0.17 s of CPU on the CI machine: under the budget alone, far over it eight times.
+SLOW_HEADER = (
+    "{% set s = 'ab' * 45000 %}{% for i in range(1500) %}{% if s.count('ab') %}{% endif %}"
+    "{% endfor %}v"
+)
+
+
+@pytest.fixture
+def orders(settings):
+    server = JsonServer({"status": "shipped"})
+    settings.API_CALL_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
+    yield server
+    server.close()
+
+
+def slow_call(url: str, headers: int) -> list[tuple]:
+    content = {
+        "url": url + "/orders",
+        "headers": {f"X-Slow-{n}": SLOW_HEADER for n in range(headers)},
+        "select": "status",
+        "variable": "status",
+    }
+    return [
+        ("call", "api_call", content),
+        ("done", "message", {"text": "Order {{ status }}", "end": True}),
+    ]
+
+
+async def test_templates_of_a_turn_share_one_render_budget(settings, orders):
+    settings.SCENARIO_RENDER_SECONDS = 0.5
+    # given an api_call whose header templates are each within the budget, not together
+    bot, _ = await make_scenario(slow_call(orders.url, headers=8))
+    chat = await Chat.start(bot)
+    # when the turn renders them
+    [reply] = await chat.say("go")
+    # then the turn fails with its own code and a clear message, and nothing is sent
+    assert reply["status"] == "FAILED"
+    failed = await Message.objects.aget(status="failed")
+    assert failed.error_code == "render_budget"
+    assert failed.error.startswith("The scenario's templates used more than 0.5 s of CPU time")
+    assert orders.paths == []
+
+
+async def test_one_template_within_the_render_budget_renders(settings, orders):
+    settings.SCENARIO_RENDER_SECONDS = 0.5
+    bot, _ = await make_scenario(slow_call(orders.url, headers=1))
+    chat = await Chat.start(bot)
+    assert await chat.texts("go") == ["Order shipped"]
+    assert orders.paths == ["/orders"]
