@@ -97,7 +97,7 @@ def _compiled_pattern(value: str, field: str | None = None) -> str:
 
 def _http_url(value: str) -> str:
     if value.startswith(("{{", "{%")):
-        return value  # the scheme comes from a variable; checked again after rendering
+        return value  # a trusted value marked |raw_url; checked again after rendering
     if not value.lower().startswith(("http://", "https://")):
         raise _error("invalid_url", "must start with http:// or https://")
     return value

@@ -73,6 +73,7 @@ class TurnOutputs:
 async def _save_state(conversation: Conversation, state) -> None:
     await Conversation.objects.filter(pk=conversation.pk).aupdate(
         variables=state.variables,
+        private_variables=state.private_variables,
         current_step=state.current_step,
         scenario_started=state.scenario_started,
         awaiting_input=state.awaiting_input,

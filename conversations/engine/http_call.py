@@ -1,6 +1,8 @@
 """The HTTP request of an ``api_call`` step, guarded against server-side request forgery.
 
-Scenario owners choose the URL (and visitors may fill parts of it), so before every hop
+Scenario owners choose the URL and visitors may fill parts of it, percent-encoded for
+their position (``urls``: a visitor never changes the scheme, host, path structure or
+query keys). Before every hop
 (the first request and each redirect) the host is resolved and the call is refused if
 any resolved address is private, loopback, link-local, multicast, reserved, unspecified
 or a cloud metadata address, IPv4 addresses embedded in IPv6 included, unless the host
@@ -34,6 +36,7 @@ from bots.content import RESERVED_HEADERS
 from conversations.engine.conditions import MISSING, lookup
 from conversations.engine.offload import off_loop
 from conversations.engine.templating import RenderBudget, TemplateError, render, render_json
+from conversations.engine.urls import render_url
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -132,7 +135,7 @@ async def perform_api_call(
 
 def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any], budget: RenderBudget) -> _Hop:
     try:
-        url = httpx.URL(render(spec["url"], variables, budget=budget).strip())
+        url = httpx.URL(render_url(spec["url"], variables, budget=budget))
         header_values = {
             name: render(value, variables, budget=budget)
             for name, value in spec.get("headers", {}).items()

@@ -275,11 +275,40 @@ def _filter(node: nodes.Expr, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
+class RawUrl(str):
+    """Text an owner put into a URL with ``|raw_url``: inserted as it is, not encoded."""
+
+
+def _raw_url(value: Any) -> RawUrl:
+    return RawUrl(value)
+
+
+# In URL templates each ``{{ }}`` prints a numbered mark; ``urls`` encodes the value kept
+# in _url_values for the position the mark lands in (path segment, query value...).
+URL_MARK_START, URL_MARK_END = "\ue000", "\ue001"
+_url_values: contextvars.ContextVar[list[str]] = contextvars.ContextVar("url_values")
+
+
+@pass_context  # not folded at compile time: each render has its own list of values
+def _mark_url_value(_context: Any, value: Any) -> str:
+    text = str(value)
+    if isinstance(value, RawUrl):
+        return text.replace(URL_MARK_START, "").replace(URL_MARK_END, "")
+    values = _url_values.get()
+    values.append(text)
+    return f"{URL_MARK_START}{len(values) - 1}{URL_MARK_END}"
+
+
 class _LimitedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self) -> None:
-        super().__init__(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True)
+    def __init__(self, finalize: Any = None) -> None:
+        super().__init__(
+            autoescape=False,
+            undefined=ChainableUndefined,
+            keep_trailing_newline=True,
+            finalize=finalize,
+        )
         for name in _REMOVED:
             self.filters.pop(name, None)
             self.globals.pop(name, None)
@@ -287,6 +316,7 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
             self.filters[name] = _guarded(name, self.filters[name], too_large)
         self.filters["join"] = _checked_join(self.filters["join"])
         self.filters.update({_LOOP_FILTER: _loop, _CONCAT_FILTER: _concat, _BUILD_FILTER: _build})
+        self.filters["raw_url"] = _raw_url
         self.globals.update(range=_range, namespace=_OpaqueNamespace)
 
     def concat(self, parts: Any) -> str:  # type: ignore[override]
@@ -327,14 +357,16 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
 
 
 _ENV = _LimitedSandbox()
+_URL_ENV = _LimitedSandbox(finalize=_mark_url_value)
 
 
 @lru_cache(maxsize=512)
-def _compile(source: str) -> Any:
+def _compile(source: str, url: bool = False) -> Any:
+    env = _URL_ENV if url else _ENV
     try:
-        tree = _ResourceGuard().visit(_ENV.parse(source))
-        tree.set_environment(_ENV)
-        return _ENV.from_string(tree)
+        tree = _ResourceGuard().visit(env.parse(source))
+        tree.set_environment(env)
+        return env.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template error on line {exc.lineno}: {exc.message}") from exc
 
@@ -362,8 +394,28 @@ def render(
     ``budget`` (a fresh ``MAX_RENDER_SECONDS`` if None) runs out; never another exception.
     CPU-bound: async callers run it off the event loop (``offload.off_loop``).
     """
-    budget = budget or RenderBudget()
-    compiled = _compile(template)
+    return _render(_compile(template), variables, max_chars, budget or RenderBudget())
+
+
+def render_marked_url(
+    template: str, variables: Mapping[str, Any], *, budget: RenderBudget
+) -> tuple[str, list[str]]:
+    """Render a URL template with each ``{{ }}`` value replaced by a mark (see ``urls``).
+
+    Returns the text with marks ``\\ue000<n>\\ue001`` and the values; ``|raw_url`` values
+    are printed in place instead.
+    """
+    values: list[str] = []
+    token = _url_values.set(values)
+    try:
+        return _render(_compile(template, url=True), variables, MAX_OUTPUT_CHARS, budget), values
+    finally:
+        _url_values.reset(token)
+
+
+def _render(
+    compiled: Any, variables: Mapping[str, Any], max_chars: int, budget: RenderBudget
+) -> str:
     started = time.thread_time()
     token = _budget.set(_Budget(deadline=started + budget.left))
     chunks: list[str] = []

@@ -1,8 +1,11 @@
 """Owner content and visitor input that used to stall, leak or misdirect a turn."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from accounts.services import api_token_create
 from conversations.models import Conversation, Message
+from tests.asgi_client import gql_data
 from tests.conversations.scenario_helpers import Chat, JsonServer, make_scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,3 +120,107 @@ async def test_one_template_within_the_render_budget_renders(settings, orders):
     chat = await Chat.start(bot)
     assert await chat.texts("go") == ["Order shipped"]
     assert orders.paths == ["/orders"]
+
+
+VARIABLES = """
+query($id: ID!) { conversation(id: $id) { variables privateVariables } }
+"""
+
+
+async def read_variables(chat: Chat, headers: dict) -> dict:
+    data = await gql_data(VARIABLES, {"id": chat.conversation_id}, headers)
+    return data["conversation"]
+
+
+async def owner_headers(bot) -> dict:
+    owner = await sync_to_async(lambda: bot.owner)()
+    _, secret = await sync_to_async(api_token_create)(user=owner, name="t")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def lookup_flow(url: str, **call) -> list[tuple]:
+    content = {"url": url, "headers": {"X-Api-Key": "k-123"}, "variable": "order", **call}
+    return [
+        ("ask", "question", {"text": "Order id?", "variable": "order_id"}),
+        ("call", "api_call", {**content, "error_target": "failed"}),
+        ("done", "message", {"text": "Status: {{ order.status }}", "end": True}),
+        ("failed", "message", {"text": "Sorry: {{ order_error }}", "end": True}),
+    ]
+
+
+async def test_a_visitor_answer_cannot_change_the_path_or_query_of_an_api_call(orders):
+    # given an api_call whose URL puts the visitor's answer in a path segment and a query
+    url = orders.url + "/api/orders/{{ order_id }}?ref={{ order_id }}&v=1"
+    bot, _ = await make_scenario(lookup_flow(url))
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    # when the answer tries to climb out of the path and add a query key
+    await chat.texts("../../admin/users?all=1#")
+    # then it stays one encoded path segment and one encoded query value
+    assert orders.paths == [
+        "/api/orders/..%2F..%2Fadmin%2Fusers%3Fall%3D1%23"
+        "?ref=..%2F..%2Fadmin%2Fusers%3Fall%3D1%23&v=1"
+    ]
+
+
+async def test_an_answer_making_a_dot_segment_is_refused_with_a_generic_visitor_error(orders):
+    bot, _ = await make_scenario(lookup_flow(orders.url + "/api/orders/{{ order_id }}"))
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    assert await chat.texts("..") == ["Sorry: the lookup failed"]
+    assert orders.paths == []
+    # the owner reads why
+    private = (await read_variables(chat, await owner_headers(bot)))["privateVariables"]
+    assert private["order_error"].startswith("invalid_request: ")
+    assert "'.' or '..'" in private["order_error"]
+
+
+async def test_a_value_cannot_choose_the_host_unless_the_owner_marks_it_raw(orders, settings):
+    bot, _ = await make_scenario(lookup_flow("http://{{ order_id }}/x", select="status"))
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    assert await chat.texts(f"127.0.0.1:{orders.port}") == ["Sorry: the lookup failed"]
+    assert orders.paths == []
+    # an owner who trusts the value opts out explicitly
+    ask, call, *_ = lookup_flow("{{ order_id|raw_url }}/x", select="status")
+    bot, _ = await make_scenario(
+        [ask, call, ("done", "message", {"text": "Status: {{ order }}", "end": True})]
+    )
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    assert await chat.texts(orders.url) == ["Status: shipped"]
+    assert orders.paths == ["/x"]
+
+
+async def test_visitors_read_the_selected_value_never_the_raw_body(orders):
+    # given one call without `select` and one with it
+    orders.payload = {"status": "shipped", "internal_note": "VIP, refund 50%"}
+    flow = lookup_flow(orders.url + "/orders/{{ order_id }}")
+    selected = {"url": orders.url + "/orders/{{ order_id }}", "select": "status", "variable": "st"}
+    flow.insert(2, ("select", "api_call", selected))
+    bot, _ = await make_scenario(flow)
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    # then templates still use the whole response
+    assert await chat.texts("42") == ["Status: shipped"]
+    # but the visitor reads only the selected value, the owner the raw body too
+    visitor = await read_variables(chat, {"X-Chat-Token": chat.token})
+    assert visitor == {"variables": {"order_id": "42", "st": "shipped"}, "privateVariables": None}
+    owner = await read_variables(chat, await owner_headers(bot))
+    assert owner["privateVariables"] == {"order": orders.payload}
+
+
+async def test_a_refused_address_reads_generic_to_the_visitor_and_detailed_to_the_owner(settings):
+    settings.API_CALL_ALLOW_HOSTS = []
+    bot, _ = await make_scenario(lookup_flow("http://127.0.0.1:9/orders/{{ order_id }}"))
+    chat = await Chat.start(bot)
+    await chat.texts("hi")
+    assert await chat.texts("1") == ["Sorry: the lookup failed"]
+    visitor = await read_variables(chat, {"X-Chat-Token": chat.token})
+    assert visitor["variables"] == {
+        "order_id": "1",
+        "order": None,
+        "order_error": "the lookup failed",
+    }
+    owner = await read_variables(chat, await owner_headers(bot))
+    assert "resolves to 127.0.0.1" in owner["privateVariables"]["order_error"]
