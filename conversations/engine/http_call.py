@@ -16,7 +16,9 @@ between the check and the connection (DNS rebinding) therefore cannot redirect t
 
 Responses are read as a stream and abandoned past ``max_bytes``; compressed bodies are
 refused (``Accept-Encoding: identity`` is sent) because a small compressed body can
-inflate past any limit. Redirects are followed by hand, at most ``max_redirects``.
+inflate past any limit. Redirects are followed by hand, at most ``max_redirects``; one
+to another origin (scheme, host or port) drops every header the step set (Content-Type
+excepted) and any Authorization, Cookie or Proxy-Authorization.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class _Hop:
     url: httpx.URL
     headers: httpx.Headers
     content: bytes | None
+    # The headers the step set (API keys...): never sent to another origin.
+    owner_headers: frozenset[str] = frozenset()
 
 
 def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
@@ -152,6 +156,8 @@ def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any], budget: Re
     headers = httpx.Headers(header_values, encoding="utf-8")
     for name in RESERVED_HEADERS:  # set by httpx or by the address pinning
         headers.pop(name, None)
+    # Content-Type describes a body a redirect may re-send; it is no credential.
+    owner_headers = frozenset(name.lower() for name in headers) - {"content-type"}
     headers["accept-encoding"] = "identity"
     content = None
     if isinstance(body, str):
@@ -160,7 +166,7 @@ def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any], budget: Re
     elif body is not None:
         content = json.dumps(body, ensure_ascii=False).encode()
         headers.setdefault("content-type", "application/json")
-    return _Hop(str(spec.get("method", "GET")).upper(), url, headers, content)
+    return _Hop(str(spec.get("method", "GET")).upper(), url, headers, content, owner_headers)
 
 
 async def _follow(
@@ -268,9 +274,9 @@ def _redirected(hop: _Hop, status: int, location: str) -> _Hop:
         method, content = "GET", None
         headers.pop("content-type", None)
     if (url.scheme, url.host, url.port) != (hop.url.scheme, hop.url.host, hop.url.port):
-        for name in _CREDENTIAL_HEADERS:
+        for name in (*_CREDENTIAL_HEADERS, *hop.owner_headers):
             headers.pop(name, None)
-    return _Hop(method, url, headers, content)
+    return _Hop(method, url, headers, content, hop.owner_headers)
 
 
 async def _result(response: httpx.Response, spec: Mapping[str, Any]) -> ApiCallResult:

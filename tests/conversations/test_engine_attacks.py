@@ -282,3 +282,21 @@ async def test_llm_output_in_an_api_call_url_is_encoded_like_any_value(llm, orde
     await chat.texts("go")
     # then the reply stays one path segment
     assert orders.paths == ["/api/orders/..%2F..%2Fadmin%2Fusers%3Fall%3D1%23"]
+
+
+async def test_owner_headers_do_not_follow_a_redirect_to_another_origin(settings, orders):
+    # given an api_call with an API key, to a server that redirects to another origin
+    other = JsonServer({"status": "elsewhere"})
+    orders.redirect_to = other.url + "/collect"
+    settings.API_CALL_ALLOW_HOSTS = [f"127.0.0.1:{orders.port}", f"127.0.0.1:{other.port}"]
+    try:
+        bot, _ = await make_scenario(lookup_flow(orders.url + "/orders/{{ order_id }}"))
+        chat = await Chat.start(bot)
+        await chat.texts("hi")
+        # when the call follows the redirect
+        assert await chat.texts("7") == ["Status: elsewhere"]
+    finally:
+        other.close()
+    # then the key reached the first origin only
+    assert orders.headers[0]["x-api-key"] == "k-123"
+    assert other.paths == ["/collect"] and "x-api-key" not in other.headers[0]
