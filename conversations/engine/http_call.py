@@ -37,6 +37,7 @@ import httpx
 from bots.content import RESERVED_HEADERS
 from conversations.engine.conditions import MISSING, lookup
 from conversations.engine.offload import off_loop
+from conversations.engine.storable import storable_json
 from conversations.engine.templating import RenderBudget, TemplateError, render, render_json
 from conversations.engine.urls import render_url
 
@@ -284,7 +285,8 @@ async def _result(response: httpx.Response, spec: Mapping[str, Any]) -> ApiCallR
     if status >= 400:
         raise _CallFailed("http_error", f"the server answered HTTP {status}", status)
     body = await _read_capped(response, int(spec.get("max_bytes", 65_536)))
-    value = _decode(response, body)
+    # Up to max_bytes (1 MiB) of JSON to parse and clean: off the event loop.
+    value = await off_loop(lambda: storable_json(_decode(response, body)))
     select = spec.get("select")
     if select:
         value = lookup(value, select)

@@ -14,7 +14,8 @@ this module adds resource limits, all checked *before* the work is done:
   and call, and after each render), so many templates cannot add up to a long stall;
 * filters and methods that pad or repeat text by a caller-chosen amount are removed or
   checked, and only a few harmless methods of strings, lists and dicts may be called;
-* the rendered output is cut at ``max_chars`` (rendering stops there).
+* the rendered output is cut at ``max_chars`` (rendering stops there) and made storable
+  (``storable``: no NUL, lone surrogates replaced).
 
 Missing variables render as an empty string, including chained ones (``{{ a.b }}``), and
 on a dict ``a.b`` prefers the key ``b`` over a dict method of that name.
@@ -33,6 +34,8 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
+
+from conversations.engine.storable import storable_text
 
 MAX_OUTPUT_CHARS = 20_000
 MAX_VALUE_SIZE = 100_000
@@ -435,7 +438,7 @@ def _render(
         budget.left -= time.thread_time() - started
     if budget.left < 0:
         raise budget.exceeded()
-    return "".join(chunks)[:max_chars]
+    return storable_text("".join(chunks)[:max_chars])
 
 
 def render_json(

@@ -300,3 +300,26 @@ async def test_owner_headers_do_not_follow_a_redirect_to_another_origin(settings
     # then the key reached the first origin only
     assert orders.headers[0]["x-api-key"] == "k-123"
     assert other.paths == ["/collect"] and "x-api-key" not in other.headers[0]
+
+
+async def test_text_the_database_cannot_store_is_cleaned_not_fatal(orders, caplog):
+    # given a template that prints NUL and a lone surrogate, and an API answering them
+    orders.payload = {"status": "ok\u0000\ud800"}
+    bot, _ = await make_scenario(
+        [
+            ("say", "message", {"text": 'a{{ "\\x00" }}b{{ "\\ud800" }}c'}),
+            ("call", "api_call", {"url": orders.url + "/x", "variable": "order"}),
+            ("done", "message", {"text": "{{ order.status }}", "end": True}),
+        ]
+    )
+    chat = await Chat.start(bot)
+    # when the turn runs
+    replies = await chat.say("go")
+    # then NUL is dropped, the surrogate replaced, and the turn completes
+    assert [(r["content"], r["status"]) for r in replies] == [
+        ("ab\ufffdc", "COMPLETE"),
+        ("ok\ufffd", "COMPLETE"),
+    ]
+    conversation = await Conversation.objects.aget()
+    assert conversation.private_variables == {"order": {"status": "ok\ufffd"}}
+    assert "channel layer unavailable" not in caplog.text
