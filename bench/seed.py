@@ -154,6 +154,71 @@ def chat(*, conversations: int = 1, welcome: bool = True) -> dict:
     }
 
 
+# About 1.5 s of CPU each (0.8 ms a loop iteration), within every per-template limit.
+SLOW_TEMPLATE = (
+    "{% set s = 'ab' * 45000 %}{% for i in range(1900) %}{% if s.split('b')|length %}"
+    "{% endif %}{% endfor %}v"
+)
+
+
+def engine_attack(*, visitors: int = 2) -> dict:
+    """Two bots whose scenarios are the issue's attacks, each with `visitors` conversations.
+
+    `regex`: a question validated by ``(\\w+\\s?)*`` (catastrophic for a backtracking
+    engine). `templates`: an api_call with four header templates of ~1.5 s each.
+    """
+    from django.contrib.auth.models import AnonymousUser
+    from strawberry.relay import to_base64
+
+    from bots.models import Bot, Scenario, Step
+    from conversations.services import conversation_start
+
+    owner, _ = _owner("bench-engine-owner")
+    flows = {
+        "regex": [
+            (
+                "question",
+                {
+                    "text": "Words?",
+                    "variable": "words",
+                    "validation": {"type": "regex", "pattern": r"(\w+\s?)*"},
+                },
+            )
+        ],
+        "templates": [
+            (
+                "api_call",
+                {
+                    "url": "http://127.0.0.1:9/orders",
+                    "headers": {f"X-Slow-{n}": SLOW_TEMPLATE for n in range(4)},
+                    "variable": "order",
+                },
+            ),
+            ("message", {"text": "done", "end": True}),
+        ],
+    }
+    result = {}
+    for name, steps in flows.items():
+        bot = Bot.objects.create(owner=owner, name=f"Attack {name}", model="bench-model")
+        scenario = Scenario.objects.create(bot=bot, name=name)
+        rows = []
+        for order, (step_type, content) in enumerate(steps):
+            step = Step(scenario=scenario, name=f"s{order}", step_type=step_type, order=order)
+            step.content = content
+            step.full_clean()
+            step.save()
+            rows.append(step)
+        scenario.initial_step, scenario.is_active = rows[0], True
+        scenario.save()
+        result[name] = [
+            {"id": to_base64("Conversation", c.pk), "token": t}
+            for c, t in (
+                conversation_start(user=AnonymousUser(), bot_id=bot.pk) for _ in range(visitors)
+            )
+        ]
+    return result
+
+
 def main() -> None:
     request = json.loads(os.environ["BENCH_SEED"])
     result = globals()[request["kind"]](**request.get("params", {}))

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
+from conversations.engine.patterns import pattern_problem
 from conversations.engine.templating import check_template
 
 Operator = Literal["eq", "ne", "contains", "gt", "gte", "lt", "lte", "in", "regex", "exists"]
@@ -88,16 +89,15 @@ def _template(value: str) -> str:
 
 
 def _compiled_pattern(value: str, field: str | None = None) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise _error("invalid_regex", f"invalid regular expression: {exc}", field) from exc
+    problem = pattern_problem(value)
+    if problem:
+        raise _error("invalid_regex", problem, field)
     return value
 
 
 def _http_url(value: str) -> str:
     if value.startswith(("{{", "{%")):
-        return value  # the scheme comes from a variable; checked again after rendering
+        return value  # a trusted value marked |raw_url; checked again after rendering
     if not value.lower().startswith(("http://", "https://")):
         raise _error("invalid_url", "must start with http:// or https://")
     return value

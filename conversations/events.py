@@ -92,6 +92,9 @@ async def publish(conversation_id: int, event: dict[str, Any]) -> bool:
         await get_channel_layer().group_send(
             conversation_group(conversation_id), {"type": EVENT_TYPE, "event": event}
         )
+    except (UnicodeError, TypeError) as exc:  # the event could not be encoded: no outage
+        logger.error("event not delivered, it could not be encoded: %r", exc)
+        return False
     except Exception as exc:
         _layer_down(exc)
         return False

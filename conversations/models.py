@@ -18,6 +18,12 @@ class Conversation(models.Model):
         Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     variables = models.JSONField(default=dict, blank=True)
+    private_variables = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What only the bot's owner may read: API responses no `select` narrowed "
+        "and why API calls failed. Templates see them too.",
+    )
     scenario_started = models.BooleanField(default=False)
     awaiting_input = models.BooleanField(
         default=False, help_text="The current step is a question waiting for its answer."

@@ -24,6 +24,11 @@ def conversation_list(
     return base.none()
 
 
+def conversation_is_managed_by(*, user, conversation: Conversation) -> bool:
+    """Whether ``user`` is the bot's owner or staff (not merely a chat-token holder)."""
+    return user.is_authenticated and (user.is_staff or conversation.bot.owner_id == user.pk)
+
+
 def message_list(
     *, user, chat_token: str | None = None, queryset: QuerySet[Message] | None = None
 ) -> QuerySet[Message]:

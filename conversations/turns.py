@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from bots.models import Step
 from conversations import events
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
+from conversations.engine.templating import RenderBudgetExceeded
 from conversations.generation import build_request, finish_untouched, generate_into
 from conversations.models import Conversation, Message, MessageRole, MessageStatus
 from conversations.selectors import history_for
@@ -72,6 +73,7 @@ class TurnOutputs:
 async def _save_state(conversation: Conversation, state) -> None:
     await Conversation.objects.filter(pk=conversation.pk).aupdate(
         variables=state.variables,
+        private_variables=state.private_variables,
         current_step=state.current_step,
         scenario_started=state.scenario_started,
         awaiting_input=state.awaiting_input,
@@ -104,7 +106,7 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
         await _run(conversation, outputs, user_message.content)
     except (TurnStopped, StopRequested):
         pass
-    except StepLimitExceeded as exc:
+    except (StepLimitExceeded, RenderBudgetExceeded) as exc:
         await _fail_turn(outputs, str(exc), exc.code)
     except asyncio.CancelledError:
         # The process is shutting down: the sweeper will mark the reply interrupted.

@@ -237,6 +237,8 @@ HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 CORS_ALLOW_HEADERS = (*CORS_ALLOW_HEADERS, "x-request-id")
 CORS_EXPOSE_HEADERS = ["x-request-id"]
 SCENARIO_MAX_STEPS_PER_TURN = env.int("SCENARIO_MAX_STEPS_PER_TURN", default=25)
+# CPU seconds all the templates of one visitor turn may take together (code render_budget).
+SCENARIO_RENDER_SECONDS = env.float("SCENARIO_RENDER_SECONDS", default=2.0)
 # Hosts ("name" or "name:port") an api_call step may reach even on private addresses.
 API_CALL_ALLOW_HOSTS = env.list("API_CALL_ALLOW_HOSTS", default=[])
 

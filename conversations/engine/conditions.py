@@ -9,8 +9,8 @@ Coercion rules (``evaluate`` never raises for a type mismatch, it returns False)
   other values are equal only when they have the same JSON type and value;
 * ``contains``: substring of a string, element of a list (same equality as ``eq``), or
   key of an object; ``in`` is the reverse, against a list;
-* ``regex``: ``re.search`` in the value turned to text (anchor the pattern to match it
-  whole); an invalid pattern matches nothing;
+* ``regex``: RE2's ``search`` (linear time, see ``patterns``) in the value turned to text
+  (anchor the pattern to match it whole); an invalid pattern matches nothing;
 * ``exists``: the variable is set and not null;
 * a missing variable (``MISSING``) fails every operator except ``ne``, which is true.
 """
@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
+
+from conversations.engine.patterns import PatternError, compile_pattern
 
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _MAX_REGEX_INPUT = 10_000
@@ -104,20 +105,15 @@ def _order(actual: Any, expected: Any) -> int | None:
     return (left > right) - (left < right)
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
-
-
 def _matches(actual: Any, pattern: Any) -> bool:
     if not isinstance(pattern, str) or isinstance(actual, list | dict) or actual is None:
         return False
     text = str(actual).lower() if isinstance(actual, bool) else str(actual)
-    compiled = _compiled(pattern)
-    return compiled is not None and compiled.search(text[:_MAX_REGEX_INPUT]) is not None
+    try:
+        compiled = compile_pattern(pattern)
+    except PatternError:
+        return False
+    return compiled.search(text[:_MAX_REGEX_INPUT]) is not None
 
 
 def _contains(container: Any, item: Any) -> bool:

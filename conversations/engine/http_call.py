@@ -1,6 +1,8 @@
 """The HTTP request of an ``api_call`` step, guarded against server-side request forgery.
 
-Scenario owners choose the URL (and visitors may fill parts of it), so before every hop
+Scenario owners choose the URL and visitors may fill parts of it, percent-encoded for
+their position (``urls``: a visitor never changes the scheme, host, path structure or
+query keys). Before every hop
 (the first request and each redirect) the host is resolved and the call is refused if
 any resolved address is private, loopback, link-local, multicast, reserved, unspecified
 or a cloud metadata address, IPv4 addresses embedded in IPv6 included, unless the host
@@ -14,7 +16,9 @@ between the check and the connection (DNS rebinding) therefore cannot redirect t
 
 Responses are read as a stream and abandoned past ``max_bytes``; compressed bodies are
 refused (``Accept-Encoding: identity`` is sent) because a small compressed body can
-inflate past any limit. Redirects are followed by hand, at most ``max_redirects``.
+inflate past any limit. Redirects are followed by hand, at most ``max_redirects``; one
+to another origin (scheme, host or port) drops every header the step set (Content-Type
+excepted) and any Authorization, Cookie or Proxy-Authorization.
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ import httpx
 
 from bots.content import RESERVED_HEADERS
 from conversations.engine.conditions import MISSING, lookup
-from conversations.engine.templating import TemplateError, render, render_json
+from conversations.engine.offload import off_loop
+from conversations.engine.storable import storable_json
+from conversations.engine.templating import RenderBudget, TemplateError, render, render_json
+from conversations.engine.urls import render_url
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -66,6 +73,8 @@ class _Hop:
     url: httpx.URL
     headers: httpx.Headers
     content: bytes | None
+    # The headers the step set (API keys...): never sent to another origin.
+    owner_headers: frozenset[str] = frozenset()
 
 
 def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
@@ -101,6 +110,7 @@ async def perform_api_call(
     *,
     allow_hosts: Sequence[str] = (),
     max_redirects: int = 3,
+    budget: RenderBudget | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ApiCallResult:
     """Send the request an ``api_call`` step describes and return its (selected) result.
@@ -109,7 +119,9 @@ async def perform_api_call(
     problems: the result has ``ok=False`` and an ``error_code`` among
     ``invalid_request``, ``blocked_address``, ``timeout``, ``too_large``, ``http_error``
     (with ``status``), ``connection_error``, ``bad_response``, ``too_many_redirects``.
-    ``transport`` replaces httpx's network transport (tests).
+    The URL, headers and body are rendered off the event loop within ``budget`` (the
+    turn's; RenderBudgetExceeded propagates). ``transport`` replaces httpx's network
+    transport (tests).
     """
     timeout = float(spec.get("timeout", 10.0))
     client = httpx.AsyncClient(
@@ -117,7 +129,7 @@ async def perform_api_call(
     )
     try:
         async with asyncio.timeout(timeout), client:
-            hop = _first_hop(spec, variables)
+            hop = await off_loop(_first_hop, spec, variables, budget or RenderBudget())
             return await _follow(client, hop, spec, allow_hosts or (), max_redirects)
     except _CallFailed as exc:
         return ApiCallResult(False, exc.status, None, str(exc), exc.code)
@@ -126,13 +138,14 @@ async def perform_api_call(
         return ApiCallResult(False, None, None, message, "timeout")
 
 
-def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any]) -> _Hop:
+def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any], budget: RenderBudget) -> _Hop:
     try:
-        url = httpx.URL(render(spec["url"], variables).strip())
+        url = httpx.URL(render_url(spec["url"], variables, budget=budget))
         header_values = {
-            name: render(value, variables) for name, value in spec.get("headers", {}).items()
+            name: render(value, variables, budget=budget)
+            for name, value in spec.get("headers", {}).items()
         }
-        body = render_json(spec.get("body"), variables)
+        body = render_json(spec.get("body"), variables, budget=budget)
     except TemplateError as exc:
         raise _CallFailed("invalid_request", str(exc)) from exc
     except httpx.InvalidURL as exc:
@@ -144,6 +157,8 @@ def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any]) -> _Hop:
     headers = httpx.Headers(header_values, encoding="utf-8")
     for name in RESERVED_HEADERS:  # set by httpx or by the address pinning
         headers.pop(name, None)
+    # Content-Type describes a body a redirect may re-send; it is no credential.
+    owner_headers = frozenset(name.lower() for name in headers) - {"content-type"}
     headers["accept-encoding"] = "identity"
     content = None
     if isinstance(body, str):
@@ -152,7 +167,7 @@ def _first_hop(spec: Mapping[str, Any], variables: Mapping[str, Any]) -> _Hop:
     elif body is not None:
         content = json.dumps(body, ensure_ascii=False).encode()
         headers.setdefault("content-type", "application/json")
-    return _Hop(str(spec.get("method", "GET")).upper(), url, headers, content)
+    return _Hop(str(spec.get("method", "GET")).upper(), url, headers, content, owner_headers)
 
 
 async def _follow(
@@ -260,9 +275,9 @@ def _redirected(hop: _Hop, status: int, location: str) -> _Hop:
         method, content = "GET", None
         headers.pop("content-type", None)
     if (url.scheme, url.host, url.port) != (hop.url.scheme, hop.url.host, hop.url.port):
-        for name in _CREDENTIAL_HEADERS:
+        for name in (*_CREDENTIAL_HEADERS, *hop.owner_headers):
             headers.pop(name, None)
-    return _Hop(method, url, headers, content)
+    return _Hop(method, url, headers, content, hop.owner_headers)
 
 
 async def _result(response: httpx.Response, spec: Mapping[str, Any]) -> ApiCallResult:
@@ -270,7 +285,8 @@ async def _result(response: httpx.Response, spec: Mapping[str, Any]) -> ApiCallR
     if status >= 400:
         raise _CallFailed("http_error", f"the server answered HTTP {status}", status)
     body = await _read_capped(response, int(spec.get("max_bytes", 65_536)))
-    value = _decode(response, body)
+    # Up to max_bytes (1 MiB) of JSON to parse and clean: off the event loop.
+    value = await off_loop(lambda: storable_json(_decode(response, body)))
     select = spec.get("select")
     if select:
         value = lookup(value, select)

@@ -4,7 +4,10 @@ A turn runs steps until one needs input (a question) or the scenario ends. The n
 is the step's `next_step`, else the next one by `order` (a message or LLM step with
 `"end": true` ends the scenario instead); conditions jump to the target
 of their first matching branch (else the default target), API calls to their
-`error_target` on failure. A cap on steps per turn stops loops with a clear error.
+`error_target` on failure. A cap on steps per turn stops loops with a clear error, and
+the templates a turn renders share one CPU budget (``SCENARIO_RENDER_SECONDS``): a turn
+over it fails with code ``render_budget``. Templates and owner regexes run off the event
+loop (``offload``).
 
 The scenario starts with the visitor's first message. When it ends, the conversation is
 marked completed; a `chat` bot then continues as free LLM chat (system prompt, history
@@ -12,8 +15,9 @@ and collected variables in context), a `completion` bot answers each message alo
 """
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -23,9 +27,13 @@ from bots.models import Step, StepType
 from conversations.engine.answers import validate_answer
 from conversations.engine.conditions import first_match
 from conversations.engine.http_call import perform_api_call
-from conversations.engine.templating import TemplateError, render
+from conversations.engine.offload import off_loop
+from conversations.engine.templating import RenderBudget, TemplateError, render
 from conversations.models import Conversation
 
+logger = logging.getLogger(__name__)
+# What a visitor reads in `<variable>_error`; the reason is kept for the owner.
+API_CALL_FAILED = "the lookup failed"
 # An output is either fixed text or a prompt to stream through the LLM.
 Emit = Callable[["Output"], Awaitable[str]]
 
@@ -45,16 +53,19 @@ class Output:
 class TurnState:
     """What the turn changes on the conversation; saved by the caller."""
 
-    variables: dict[str, Any]
+    variables: dict[str, Any]  # visitors may read these
     current_step: Step | None
     scenario_started: bool
     awaiting_input: bool
     is_completed: bool
+    # The owner only: raw API responses, why API calls failed.
+    private_variables: dict[str, Any] = field(default_factory=dict)
 
 
 def state_of(conversation: Conversation) -> TurnState:
     return TurnState(
         variables=dict(conversation.variables),
+        private_variables=dict(conversation.private_variables),
         current_step=conversation.current_step,
         scenario_started=conversation.scenario_started,
         awaiting_input=conversation.awaiting_input,
@@ -66,6 +77,8 @@ class ScenarioRun:
     """Walks the steps of one scenario (loaded once per turn)."""
 
     def __init__(self, steps: list[Step], state: TurnState, emit: Emit) -> None:
+        # One CPU budget for every template the turn renders (texts, prompts, requests).
+        self.budget = RenderBudget(settings.SCENARIO_RENDER_SECONDS)
         self.steps = sorted(steps, key=lambda s: (s.order, s.pk))
         self.by_name = {s.name: s for s in self.steps}
         self.by_id = {s.pk: s for s in self.steps}
@@ -82,9 +95,14 @@ class ScenarioRun:
     def target(self, name: str | None, fallback: Step) -> Step | None:
         return self.by_name.get(name) if name else self.next_of(fallback)
 
-    def render(self, template: str) -> str:
+    @property
+    def template_variables(self) -> dict[str, Any]:
+        """What templates and conditions see: both stores, the visitor's winning."""
+        return {**self.state.private_variables, **self.state.variables}
+
+    async def render(self, template: str) -> str:
         try:
-            return render(template, self.state.variables)
+            return await off_loop(render, template, self.template_variables, budget=self.budget)
         except TemplateError as exc:
             return f"[template error: {exc}]"
 
@@ -92,23 +110,33 @@ class ScenarioRun:
         """Take the visitor's answer to the pending question; False means re-ask done."""
         step = self.state.current_step
         content = step.content
-        result = validate_answer(content.get("validation") or {"type": "text"}, text)
+        validation = content.get("validation") or {"type": "text"}
+        result = await off_loop(validate_answer, validation, text)
         if not result.ok:
             reask = content.get("reask_text") or content["text"]
-            await self.emit(Output(step, text=f"{self.render(reask)}\n{result.hint}".strip()))
+            await self.emit(Output(step, text=f"{await self.render(reask)}\n{result.hint}".strip()))
             return False
         self.set_variable(content["variable"], result.value)
         self.state.awaiting_input = False
         return self.next_of(step)
 
-    def set_variable(self, name: str, value: Any) -> bool:
-        """Store a variable unless the variables would outgrow their cap (then: None)."""
-        candidate = {**self.state.variables, name: value}
+    def set_variable(self, name: str, value: Any, *, private: bool = False) -> bool:
+        """Store a variable unless both stores would outgrow their cap (then: None).
+
+        ``private``: in the owner-only store.
+        """
+        state = self.state
+        store, other = (
+            (state.private_variables, state.variables)
+            if private
+            else (state.variables, state.private_variables)
+        )
+        candidate = [{**store, name: value}, other]
         if len(json.dumps(candidate, default=str)) > settings.CONVERSATION_VARIABLES_MAX_BYTES:
-            self.state.variables[name] = None
-            self.state.variables[f"{name}_error"] = "value too large to keep"
+            state.variables[name] = None
+            state.variables[f"{name}_error"] = "value too large to keep"
             return False
-        self.state.variables[name] = value
+        store[name] = value
         return True
 
     async def run_from(self, step: Step | None) -> None:
@@ -137,31 +165,46 @@ class ScenarioRun:
         content = step.content
         kind = step.step_type
         if kind == StepType.MESSAGE:
-            await self.emit(Output(step, text=self.render(content["text"])))
+            await self.emit(Output(step, text=await self.render(content["text"])))
         elif kind == StepType.QUESTION:
-            await self.emit(Output(step, text=self.render(content["text"])))
+            await self.emit(Output(step, text=await self.render(content["text"])))
             self.state.awaiting_input = True
             return step
         elif kind == StepType.CONDITION:
-            name = first_match(content["branches"], self.state.variables)
+            name = await off_loop(first_match, content["branches"], self.template_variables)
             return self.target(name or content.get("default_target"), step)
         elif kind == StepType.API_CALL:
-            result = await perform_api_call(
-                content, self.state.variables, allow_hosts=settings.API_CALL_ALLOW_HOSTS
-            )
-            variable = content["variable"]
-            if result.ok and self.set_variable(variable, result.value):
-                return self.next_of(step)
-            if result.ok:
-                return self.target(content.get("error_target"), step)
-            self.set_variable(variable, None)
-            self.set_variable(f"{variable}_error", result.error)
-            return self.target(content.get("error_target"), step)
+            return await self.call_api(step)
         elif kind == StepType.LLM:
-            reply = await self.emit(Output(step, prompt=self.render(content["prompt"])))
+            reply = await self.emit(Output(step, prompt=await self.render(content["prompt"])))
             if content.get("variable"):
                 self.set_variable(content["variable"], reply)
         return self.next_of(step)
+
+    async def call_api(self, step: Step) -> Step | None:
+        """Visitors read the ``select``ed value and a generic error; the owner the rest."""
+        content = step.content
+        result = await perform_api_call(
+            content,
+            self.template_variables,
+            allow_hosts=settings.API_CALL_ALLOW_HOSTS,
+            budget=self.budget,
+        )
+        variable = content["variable"]
+        if result.ok:
+            private = not content.get("select")  # a raw body is not the visitor's to read
+            stale = self.state.variables if private else self.state.private_variables
+            stale.pop(variable, None)
+            if self.set_variable(variable, result.value, private=private):
+                return self.next_of(step)
+            return self.target(content.get("error_target"), step)
+        detail = f"{result.error_code}: {result.error}"
+        logger.info("api_call step %r failed: %s", step.name, detail)
+        self.state.private_variables.pop(variable, None)
+        self.set_variable(variable, None)
+        self.set_variable(f"{variable}_error", API_CALL_FAILED)
+        self.set_variable(f"{variable}_error", detail, private=True)
+        return self.target(content.get("error_target"), step)
 
 
 async def run_scenario_turn(steps: list[Step], state: TurnState, text: str, emit: Emit) -> bool:

@@ -9,10 +9,13 @@ this module adds resource limits, all checked *before* the work is done:
   characters and items in total, nested items counted every time they are referenced
   (so ``[x, x]`` repeated in a loop cannot grow exponentially); integers stay under
   ``MAX_INT_BITS`` bits;
-* loop iterations and calls share a per-render budget of ``MAX_STEPS`` and a deadline;
+* loop iterations and calls share a per-render budget of ``MAX_STEPS``; the CPU time of
+  all the renders of one turn shares a ``RenderBudget`` (checked at every loop iteration
+  and call, and after each render), so many templates cannot add up to a long stall;
 * filters and methods that pad or repeat text by a caller-chosen amount are removed or
   checked, and only a few harmless methods of strings, lists and dicts may be called;
-* the rendered output is cut at ``max_chars`` (rendering stops there).
+* the rendered output is cut at ``max_chars`` (rendering stops there) and made storable
+  (``storable``: no NUL, lone surrogates replaced).
 
 Missing variables render as an empty string, including chained ones (``{{ a.b }}``), and
 on a dict ``a.b`` prefers the key ``b`` over a dict method of that name.
@@ -32,11 +35,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
+from conversations.engine.storable import storable_text
+
 MAX_OUTPUT_CHARS = 20_000
 MAX_VALUE_SIZE = 100_000
 MAX_INT_BITS = 4096
 MAX_STEPS = 10_000
 MAX_RENDER_SECONDS = 2.0
+
+# CPU seconds a render runs before it lets other threads (the event loop) take over.
+_YIELD_EVERY = 0.001
 
 _LOOP_FILTER = "botstream_loop"
 _CONCAT_FILTER = "botstream_concat"
@@ -61,10 +69,40 @@ class TemplateError(Exception):
     """A template that does not compile, or that failed or hit a limit while rendering."""
 
 
+class RenderBudgetExceeded(Exception):
+    """The renders of one turn used up their shared CPU time (not the template's fault alone)."""
+
+    code = "render_budget"
+
+
+class RenderBudget:
+    """CPU seconds that all the renders of one visitor turn may use together.
+
+    CPU time of the rendering thread, not wall time: a render waiting for the interpreter
+    lock or for a free engine thread is not charged for it.
+    """
+
+    def __init__(self, seconds: float = MAX_RENDER_SECONDS) -> None:
+        self.seconds = seconds
+        self.left = seconds
+
+    def exceeded(self) -> RenderBudgetExceeded:
+        return RenderBudgetExceeded(
+            f"The scenario's templates used more than {self.seconds:g} s of CPU time in this "
+            "turn and the turn was stopped: simplify the templates (loops, filters on large "
+            "values)."
+        )
+
+
+class _OutOfTime(SecurityError):
+    pass
+
+
 @dataclass
 class _Budget:
     steps_left: int = MAX_STEPS
-    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
+    yielded_at: float = 0.0
+    deadline: float = field(default_factory=lambda: time.thread_time() + MAX_RENDER_SECONDS)
     # id -> (value, size); holding the value keeps its id from being reused mid-render.
     sizes: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
@@ -82,8 +120,14 @@ def _charge_step() -> None:
     budget.steps_left -= 1
     if budget.steps_left < 0:
         raise SecurityError(f"the template ran more than {MAX_STEPS} loop iterations or calls")
-    if time.monotonic() > budget.deadline:
-        raise SecurityError(f"the template ran longer than {MAX_RENDER_SECONDS} seconds")
+    now = time.thread_time()
+    if now > budget.deadline:
+        raise _OutOfTime("the turn's render budget is used up")
+    if now - budget.yielded_at > _YIELD_EVERY:
+        # Renders run in engine threads: hand the interpreter lock to the event loop
+        # rather than making it wait a whole switch interval (5 ms) each time it asks.
+        budget.yielded_at = now
+        time.sleep(0)
 
 
 def _too_large(what: str) -> SecurityError:
@@ -244,11 +288,40 @@ def _filter(node: nodes.Expr, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
+class RawUrl(str):
+    """Text an owner put into a URL with ``|raw_url``: inserted as it is, not encoded."""
+
+
+def _raw_url(value: Any) -> RawUrl:
+    return RawUrl(value)
+
+
+# In URL templates each ``{{ }}`` prints a numbered mark; ``urls`` encodes the value kept
+# in _url_values for the position the mark lands in (path segment, query value...).
+URL_MARK_START, URL_MARK_END = "\ue000", "\ue001"
+_url_values: contextvars.ContextVar[list[str]] = contextvars.ContextVar("url_values")
+
+
+@pass_context  # not folded at compile time: each render has its own list of values
+def _mark_url_value(_context: Any, value: Any) -> str:
+    text = str(value)
+    if isinstance(value, RawUrl):
+        return text.replace(URL_MARK_START, "").replace(URL_MARK_END, "")
+    values = _url_values.get()
+    values.append(text)
+    return f"{URL_MARK_START}{len(values) - 1}{URL_MARK_END}"
+
+
 class _LimitedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self) -> None:
-        super().__init__(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True)
+    def __init__(self, finalize: Any = None) -> None:
+        super().__init__(
+            autoescape=False,
+            undefined=ChainableUndefined,
+            keep_trailing_newline=True,
+            finalize=finalize,
+        )
         for name in _REMOVED:
             self.filters.pop(name, None)
             self.globals.pop(name, None)
@@ -256,6 +329,7 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
             self.filters[name] = _guarded(name, self.filters[name], too_large)
         self.filters["join"] = _checked_join(self.filters["join"])
         self.filters.update({_LOOP_FILTER: _loop, _CONCAT_FILTER: _concat, _BUILD_FILTER: _build})
+        self.filters["raw_url"] = _raw_url
         self.globals.update(range=_range, namespace=_OpaqueNamespace)
 
     def concat(self, parts: Any) -> str:  # type: ignore[override]
@@ -296,14 +370,16 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
 
 
 _ENV = _LimitedSandbox()
+_URL_ENV = _LimitedSandbox(finalize=_mark_url_value)
 
 
 @lru_cache(maxsize=512)
-def _compile(source: str) -> Any:
+def _compile(source: str, url: bool = False) -> Any:
+    env = _URL_ENV if url else _ENV
     try:
-        tree = _ResourceGuard().visit(_ENV.parse(source))
-        tree.set_environment(_ENV)
-        return _ENV.from_string(tree)
+        tree = _ResourceGuard().visit(env.parse(source))
+        tree.set_environment(env)
+        return env.from_string(tree)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template error on line {exc.lineno}: {exc.message}") from exc
 
@@ -318,15 +394,43 @@ def check_template(source: str) -> str | None:
 
 
 def render(
-    template: str, variables: Mapping[str, Any], *, max_chars: int = MAX_OUTPUT_CHARS
+    template: str,
+    variables: Mapping[str, Any],
+    *,
+    max_chars: int = MAX_OUTPUT_CHARS,
+    budget: RenderBudget | None = None,
 ) -> str:
     """Render ``template`` with ``variables``; the output is cut at ``max_chars``.
 
     Raises TemplateError for syntax errors and for anything that fails while rendering
-    (a refused attribute, a limit, ``{{ 1 / 0 }}``...), never another exception.
+    (a refused attribute, a limit, ``{{ 1 / 0 }}``...), and RenderBudgetExceeded when
+    ``budget`` (a fresh ``MAX_RENDER_SECONDS`` if None) runs out; never another exception.
+    CPU-bound: async callers run it off the event loop (``offload.off_loop``).
     """
-    compiled = _compile(template)
-    token = _budget.set(_Budget())
+    return _render(_compile(template), variables, max_chars, budget or RenderBudget())
+
+
+def render_marked_url(
+    template: str, variables: Mapping[str, Any], *, budget: RenderBudget
+) -> tuple[str, list[str]]:
+    """Render a URL template with each ``{{ }}`` value replaced by a mark (see ``urls``).
+
+    Returns the text with marks ``\\ue000<n>\\ue001`` and the values; ``|raw_url`` values
+    are printed in place instead.
+    """
+    values: list[str] = []
+    token = _url_values.set(values)
+    try:
+        return _render(_compile(template, url=True), variables, MAX_OUTPUT_CHARS, budget), values
+    finally:
+        _url_values.reset(token)
+
+
+def _render(
+    compiled: Any, variables: Mapping[str, Any], max_chars: int, budget: RenderBudget
+) -> str:
+    started = time.thread_time()
+    token = _budget.set(_Budget(deadline=started + budget.left))
     chunks: list[str] = []
     size = 0
     try:
@@ -335,19 +439,27 @@ def render(
             size += len(chunk)
             if size >= max_chars:
                 break
+    except _OutOfTime:
+        raise budget.exceeded() from None
     except Exception as exc:  # a template can fail in any way; callers get one error type
         raise TemplateError(f"template failed to render: {exc}") from exc
     finally:
         _budget.reset(token)
-    return "".join(chunks)[:max_chars]
+        budget.left -= time.thread_time() - started
+    if budget.left < 0:
+        raise budget.exceeded()
+    return storable_text("".join(chunks)[:max_chars])
 
 
-def render_json(value: Any, variables: Mapping[str, Any]) -> Any:
+def render_json(
+    value: Any, variables: Mapping[str, Any], *, budget: RenderBudget | None = None
+) -> Any:
     """Render every string inside a JSON structure (dict keys are kept as written)."""
+    budget = budget or RenderBudget()
     if isinstance(value, str):
-        return render(value, variables)
+        return render(value, variables, budget=budget)
     if isinstance(value, list):
-        return [render_json(item, variables) for item in value]
+        return [render_json(item, variables, budget=budget) for item in value]
     if isinstance(value, dict):
-        return {key: render_json(item, variables) for key, item in value.items()}
+        return {key: render_json(item, variables, budget=budget) for key, item in value.items()}
     return value

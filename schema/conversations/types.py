@@ -10,7 +10,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from bots import models as bot_models
 from conversations import models
-from conversations.selectors import conversation_list, message_list
+from conversations.selectors import conversation_is_managed_by, conversation_list, message_list
 from schema.bots.types import BotTypeEnum
 from schema.common import ModelNode, is_top_level
 
@@ -114,6 +114,17 @@ class Conversation(ModelNode):
         if counted is None:
             counted = await root.messages.filter(is_read=False).acount()
         return counted
+
+    @strawberry_django.field(
+        only=["private_variables", "bot__owner_id"],
+        select_related=["bot"],
+        description="API responses no `select` narrowed and why API calls failed "
+        "(`<variable>_error`): for the bot's owner and staff, null for visitors.",
+    )
+    def private_variables(self, root: models.Conversation, info: strawberry.Info) -> JSON | None:
+        if conversation_is_managed_by(user=info.context.user, conversation=root):
+            return root.private_variables
+        return None
 
     @strawberry_django.field(only=["scenario_id"], select_related=["scenario"])
     def scenario_name(self, root: models.Conversation) -> str | None:

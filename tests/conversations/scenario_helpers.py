@@ -99,11 +99,20 @@ class JsonServer:
 
     def __init__(self, payload: dict, status: int = 200):
         self.payload, self.status, self.paths = payload, status, []
+        self.headers: list[dict] = []  # of each request, names lower-cased
+        self.redirect_to: str | None = None  # set: answer 302 to this URL
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.paths.append(self.path)
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if outer.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps(outer.payload).encode()
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "application/json")

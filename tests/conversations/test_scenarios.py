@@ -99,7 +99,10 @@ async def test_condition_default_branch_and_api_error_target(prices):
     await chat.texts("Bob")
     texts = await chat.texts("basic")
     assert texts[0] == "Basic suits you, Bob."
-    assert texts[1].startswith("Prices are unavailable:") and "500" in texts[1]
+    # the visitor reads a generic reason, the owner the detail
+    assert texts[1] == "Prices are unavailable: the lookup failed"
+    conversation = await Conversation.objects.aget()
+    assert "500" in conversation.private_variables["price_error"]
 
 
 async def test_api_call_to_a_private_address_is_refused_without_allow_list(settings):

@@ -190,7 +190,7 @@ async def test_allow_hosts_entry_without_port_allows_the_host(base, transport):
 
 async def test_templated_url_headers_and_body_reach_the_server(base, allowed, transport, seen):
     step = spec(
-        base + "/echo?q={{ query|urlencode }}",
+        base + "/echo?q={{ query }}",  # encoded for its position (no |urlencode needed)
         method="POST",
         headers={"X-Customer": "{{ name }}", "Authorization": "Bearer {{ token }}"},
         body={"greeting": "Hi {{ name }}", "count": 2, "tags": ["{{ tag }}"]},
@@ -278,7 +278,7 @@ async def test_hostname_with_any_private_address_is_refused(monkeypatch, transpo
 
 
 async def test_templated_url_is_checked_after_rendering(transport):
-    step = spec("{{ base }}/latest/meta-data/")
+    step = spec("{{ base|raw_url }}/latest/meta-data/")
 
     result = await perform_api_call(step, {"base": "http://169.254.169.254"}, transport=transport)
 
@@ -463,14 +463,36 @@ async def test_cross_origin_redirect_drops_credentials(monkeypatch):
             return httpx.Response(302, headers={"Location": "http://b.example.com/next"})
         return httpx.Response(200, text="done")
 
-    step = spec("http://a.example.com/", headers={"Authorization": "Bearer s3cret"})
+    headers = {"Authorization": "Bearer s3cret", "X-Api-Key": "k-1", "X-Tenant": "{{ t }}"}
+    step = spec("http://a.example.com/", headers=headers)
+
+    result = await perform_api_call(step, {"t": "acme"}, transport=httpx.MockTransport(reply))
+
+    assert result.value == "done"
+    assert requests[0].headers["authorization"] == "Bearer s3cret"
+    assert requests[0].headers["x-api-key"] == "k-1"
+    assert "authorization" not in requests[1].headers
+    # every header the owner set stays with the first origin
+    assert "x-api-key" not in requests[1].headers and "x-tenant" not in requests[1].headers
+    assert requests[1].headers["host"] == "b.example.com"
+
+
+async def test_same_origin_redirect_keeps_the_owner_headers(monkeypatch):
+    fake_dns(monkeypatch, {"a.example.com": ["93.184.216.34"]})
+    requests = []
+
+    def reply(request):
+        requests.append(request)
+        if len(requests) == 1:
+            return httpx.Response(302, headers={"Location": "/next"})
+        return httpx.Response(200, text="done")
+
+    step = spec("http://a.example.com/", headers={"X-Api-Key": "k-1"})
 
     result = await perform_api_call(step, {}, transport=httpx.MockTransport(reply))
 
     assert result.value == "done"
-    assert requests[0].headers["authorization"] == "Bearer s3cret"
-    assert "authorization" not in requests[1].headers
-    assert requests[1].headers["host"] == "b.example.com"
+    assert requests[1].headers["x-api-key"] == "k-1"
 
 
 @pytest.mark.parametrize(

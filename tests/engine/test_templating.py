@@ -4,6 +4,8 @@ import pytest
 
 from conversations.engine.templating import (
     MAX_OUTPUT_CHARS,
+    RenderBudget,
+    RenderBudgetExceeded,
     TemplateError,
     check_template,
     render,
@@ -190,3 +192,14 @@ def test_templates_are_compiled_once():
 def test_values_up_to_the_size_limit_are_allowed():
     assert len(render("{{ 'ab' * 40000 }}", {}, max_chars=100_000)) == 80_000
     assert render("{{ ([1, 2] * 3)|length }} {{ (['a'] + ['b'])|join }}", {}) == "6 ab"
+
+
+def test_renders_sharing_a_budget_stop_once_it_is_spent():
+    loop = "{% for i in range(3000) %}{{ 'ab'.split('b')|length }}{% endfor %}"
+    budget = RenderBudget(0.0001)
+
+    with pytest.raises(RenderBudgetExceeded, match="CPU time in this turn"):
+        for _ in range(100):
+            render(loop, {}, budget=budget)
+
+    assert budget.left < 0

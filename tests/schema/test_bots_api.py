@@ -624,6 +624,30 @@ def test_create_step_normalizes_content(owner_gql, scenario):
             [error("content", "content.variable: Field required", "missing")],
         ),
         ("MESSAGE", "Hi", [error("content", "content: must be a JSON object", "invalid_type")]),
+        (
+            "QUESTION",
+            {"text": "?", "variable": "a", "validation": {"type": "regex", "pattern": r"(a)\1"}},
+            [
+                error(
+                    "content",
+                    "content.validation.pattern: invalid regular expression: invalid escape "
+                    "sequence: \\1 (patterns use RE2 syntax: no backreferences or lookarounds)",
+                    "invalid_regex",
+                )
+            ],
+        ),
+        (
+            "CONDITION",
+            {"branches": [{"variable": "a", "operator": "regex", "value": "(?=x)", "target": "b"}]},
+            [
+                error(
+                    "content",
+                    "content.branches.0.value: invalid regular expression: invalid perl "
+                    "operator: (?= (patterns use RE2 syntax: no backreferences or lookarounds)",
+                    "invalid_regex",
+                )
+            ],
+        ),
     ],
 )
 def test_create_step_rejects_invalid_content(owner_gql, scenario, step_type, content, expected):
