@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from accounts.backends import PasswordThrottled
 from accounts.models import ApiToken
 
 
@@ -13,3 +16,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
     # Tokens are created through the API (the secret is shown once there).
     def has_add_permission(self, request):
         return False
+
+
+class ThrottledAdminLoginForm(AdminAuthenticationForm):
+    """The admin's login form, with the password throttle's refusal as a form error."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except PasswordThrottled as exc:
+            raise ValidationError(str(exc), code="rate_limited") from exc
+
+
+admin.site.login_form = ThrottledAdminLoginForm
+
+
+def login(request):
+    """/admin/login/: the admin's own view, answering 429 when the throttle refused."""
+    response = admin.site.login(request)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if form is not None and form.has_error(NON_FIELD_ERRORS, "rate_limited"):
+        response.status_code = 429
+    return response

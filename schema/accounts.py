@@ -4,17 +4,17 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
-from django.conf import settings
 from django.contrib.auth import aauthenticate, alogin, logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from strawberry import auto, relay
 
 from accounts import models, services
+from accounts.backends import PasswordThrottled
 from schema.bots.types import User
 from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
-from server.ratelimit import client_ip, hit
+from server.ratelimit import RateLimited
 
 
 @strawberry_django.type(models.ApiToken)
@@ -77,8 +77,10 @@ class AccountMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     async def login(self, info: Info, input: LoginInput) -> User:
         request = _http_request(info)
-        await hit(settings.RATE_LIMIT_LOGIN, "login", client_ip(request), what="login attempts")
-        user = await aauthenticate(request, username=input.username, password=input.password)
+        try:
+            user = await aauthenticate(request, username=input.username, password=input.password)
+        except PasswordThrottled as exc:
+            raise RateLimited("failed logins", exc.retry_after) from exc
         if user is None:
             raise ValidationError("Invalid username or password.", code="invalid_credentials")
         await alogin(request, user)

@@ -37,7 +37,11 @@ from strawberry.django.views import AsyncGraphQLView
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from accounts.authentication import AuthenticationFailed, user_from_authorization
+from accounts.authentication import (
+    AuthenticationFailed,
+    AuthenticationThrottled,
+    user_from_authorization,
+)
 from schema.context import Context
 from schema.extensions import INTERNAL_ERROR_CODE
 
@@ -137,7 +141,11 @@ class GraphQLView(AsyncGraphQLView):
         header = request.headers.get("Authorization")
         if header:
             try:
-                request.graphql_user = await user_from_authorization(header)
+                request.graphql_user = await user_from_authorization(header, request)
+            except AuthenticationThrottled as exc:
+                response = _error(str(exc), "RATE_LIMITED", 429, request.graphql_media_type)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except AuthenticationFailed as exc:
                 response = _error(str(exc), "UNAUTHENTICATED", 401, request.graphql_media_type)
                 response["WWW-Authenticate"] = 'Bearer realm="botstream"'

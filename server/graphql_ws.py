@@ -12,6 +12,7 @@ applied to the legacy protocol too:
   graphql-ws client retry, and resend the same frame);
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
+  too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py);
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
@@ -32,7 +33,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
-from accounts.authentication import AuthenticationFailed, user_from_authorization
+from accounts.authentication import (
+    AuthenticationFailed,
+    AuthenticationThrottled,
+    user_from_authorization,
+)
 from schema.context import Context
 from server import metrics
 from server.origins import origin_allowed
@@ -56,6 +61,17 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
+CLOSE_RATE_LIMITED = 4429
+
+
+class CloseConnection(Exception):
+    """Raised by on_ws_connect to close with a code of its own (Strawberry only knows
+    ConnectionRejectionError → 4403)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...]) -> str | None:
@@ -106,7 +122,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except CloseConnection as exc:
+            await self.websocket.close(code=exc.code, reason=exc.reason)
+            return
         if self.connection_acknowledged and self.view.keep_alive and not self.keep_alive_task:
             interval = self.view.keep_alive_interval
             self.keep_alive_task = asyncio.create_task(_every(interval, self._ping))
@@ -177,6 +197,12 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
         except ConnectionRejectionError as exc:
             await self.send_message({"type": "connection_error", "payload": exc.payload})
             await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
+            return
+        except CloseConnection as exc:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": exc.reason}}
+            )
+            await self.websocket.close(code=exc.code, reason=exc.reason)
             return
         if isinstance(ack_payload, UnsetType) or ack_payload is None:
             await self.send_message({"type": "connection_ack"})
@@ -272,7 +298,9 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         )
         if header:
             try:
-                context.user = await user_from_authorization(str(header))
+                context.user = await user_from_authorization(str(header), self)
+            except AuthenticationThrottled as exc:
+                raise CloseConnection(CLOSE_RATE_LIMITED, str(exc)) from exc
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
         chat_token = params.get("chatToken")

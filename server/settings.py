@@ -132,6 +132,12 @@ else:
         }
     }
 
+# Every password check goes through this backend: throttled, hashed off the loop.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
+# Threads that hash passwords (login, HTTP Basic, admin): at most this many hashes run
+# at once, none on the event loop or on the thread that serves database work.
+PASSWORD_HASH_WORKERS = env.int("PASSWORD_HASH_WORKERS", default=2)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -216,7 +222,10 @@ RATE_LIMIT_MESSAGES_PER_CONVERSATION = env.str(
     "RATE_LIMIT_MESSAGES_PER_CONVERSATION", default="30/minute"
 )
 RATE_LIMIT_MESSAGES_PER_IP = env.str("RATE_LIMIT_MESSAGES_PER_IP", default="300/minute")
+# Failed password checks (login, HTTP Basic, websocket Basic, admin): per client IP and
+# per username; past either, attempts are refused before any hash is computed.
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/minute")
+RATE_LIMIT_LOGIN_PER_USERNAME = env.str("RATE_LIMIT_LOGIN_PER_USERNAME", default="10/minute")
 
 # --- Generation limits and failure handling ---
 # A reply is cut off (FAILED, code timeout) after this long, whatever the upstream does.
