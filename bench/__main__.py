@@ -1,6 +1,6 @@
-"""Run the benchmarks: `python -m bench` (all six) or `python -m bench NAME [NAME ...]`.
+"""Run the benchmarks: `python -m bench` (all seven) or `python -m bench NAME [NAME ...]`.
 
-Names: http, nested, streaming, scaleout, idle, coldstart.
+Names: http, nested, streaming, scaleout, idle, coldstart, auth.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
@@ -34,6 +34,7 @@ BENCHMARKS = {
     "scaleout": "bench.scale_out",
     "idle": "bench.idle",
     "coldstart": "bench.cold_start",
+    "auth": "bench.auth_contention",
 }
 
 
