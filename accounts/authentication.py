@@ -6,11 +6,15 @@ so every transport authenticates the same way.
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import timedelta
+from importlib import import_module
 
-from django.contrib.auth import aauthenticate
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, aauthenticate, get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts.backends import PasswordThrottled
 from accounts.models import ApiToken, token_digest
@@ -30,6 +34,20 @@ class AuthenticationThrottled(AuthenticationFailed):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Credential:
+    """How a caller proved who they are, kept for as long as a websocket stays open and
+    re-checked there (`credential_valid`): a revoked token, a logout, a password change
+    or a deactivated user ends the socket."""
+
+    kind: str  # "session", "token" or "basic"
+    user_id: int
+    token_id: int | None = None
+    session_key: str | None = None
+    # The password hash the Basic password was checked against.
+    password_hash: str = ""
+
+
 async def user_from_api_token(raw: str):
     token = (
         await ApiToken.objects.select_related("user")
@@ -41,7 +59,7 @@ async def user_from_api_token(raw: str):
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
-    return token.user
+    return token.user, Credential("token", token.user_id, token_id=token.pk)
 
 
 async def user_from_basic(encoded: str, request=None):
@@ -55,12 +73,12 @@ async def user_from_basic(encoded: str, request=None):
         raise AuthenticationThrottled(exc.retry_after) from exc
     if user is None:
         raise AuthenticationFailed("Invalid username or password.")
-    return user
+    return user, Credential("basic", user.pk, password_hash=user.password)
 
 
 async def user_from_authorization(header: str, request=None):
-    """Resolve an `Authorization` header value; `request` (or the websocket consumer)
-    tells the client's address to the password throttle."""
+    """Resolve an `Authorization` header value to (user, Credential); `request` (or the
+    websocket consumer) tells the client's address to the password throttle."""
     scheme, _, value = header.strip().partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer" and value:
@@ -68,6 +86,33 @@ async def user_from_authorization(header: str, request=None):
     if scheme == "basic" and value:
         return await user_from_basic(value.strip(), request)
     raise AuthenticationFailed("Unsupported Authorization scheme: use Bearer or Basic.")
+
+
+def session_credential(user, session) -> Credential | None:
+    """The credential of a user logged in by the session cookie (None if anonymous)."""
+    if not user.is_authenticated or session is None or not session.session_key:
+        return None
+    return Credential("session", user.pk, session_key=session.session_key)
+
+
+async def credential_valid(credential: Credential) -> bool:
+    """Whether the credential would still authenticate its user now."""
+    if credential.kind == "token":
+        return await ApiToken.objects.filter(
+            pk=credential.token_id, revoked_at__isnull=True, user__is_active=True
+        ).aexists()
+    user = await get_user_model()._default_manager.filter(pk=credential.user_id).afirst()
+    if user is None or not user.is_active:
+        return False
+    if credential.kind == "basic":
+        return constant_time_compare(user.password, credential.password_hash)
+    # Django's own rule for a session: it still exists, for this user, with the hash of
+    # the current password (a password change elsewhere logs it out).
+    engine = import_module(settings.SESSION_ENGINE)
+    data = await engine.SessionStore(credential.session_key).aload()
+    return data.get(SESSION_KEY) == str(user.pk) and constant_time_compare(
+        data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    )
 
 
 def anonymous() -> AnonymousUser:

@@ -40,6 +40,7 @@ from strawberry.types.graphql import OperationType
 from accounts.authentication import (
     AuthenticationFailed,
     AuthenticationThrottled,
+    session_credential,
     user_from_authorization,
 )
 from schema.context import Context
@@ -141,7 +142,8 @@ class GraphQLView(AsyncGraphQLView):
         header = request.headers.get("Authorization")
         if header:
             try:
-                request.graphql_user = await user_from_authorization(header, request)
+                user, credential = await user_from_authorization(header, request)
+                request.graphql_user, request.graphql_credential = user, credential
             except AuthenticationThrottled as exc:
                 response = _error(str(exc), "RATE_LIMITED", 429, request.graphql_media_type)
                 response["Retry-After"] = str(exc.retry_after)
@@ -268,11 +270,14 @@ class GraphQLView(AsyncGraphQLView):
 
     async def get_context(self, request: HttpRequest, response) -> Context:
         user = getattr(request, "graphql_user", None)
+        credential = getattr(request, "graphql_credential", None)
         if user is None:
             user = await request.auser() if hasattr(request, "auser") else AnonymousUser()
+            credential = session_credential(user, getattr(request, "session", None))
         return Context(
             request=request,
             response=response,
             user=user,
+            credential=credential,
             chat_token=request.headers.get("X-Chat-Token") or None,
         )

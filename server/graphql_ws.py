@@ -13,6 +13,9 @@ applied to the legacy protocol too:
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
   too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py);
+- the credential a socket authenticated with (API token, session cookie, Basic) is
+  checked again every WS_AUTH_RECHECK_INTERVAL seconds: once it would no longer
+  authenticate (token revoked, logout, password changed, user deactivated) → 4403;
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
@@ -36,9 +39,12 @@ from strawberry.types.unset import UnsetType
 from accounts.authentication import (
     AuthenticationFailed,
     AuthenticationThrottled,
+    credential_valid,
+    session_credential,
     user_from_authorization,
 )
 from schema.context import Context
+from schema.extensions import OUTAGE_ERRORS
 from server import metrics
 from server.origins import origin_allowed
 from server.resilient_consumer import ResilientLayerMixin
@@ -239,6 +245,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         super().__init__(schema, **kwargs)
         self.max_message_bytes = max_message_bytes or settings.WS_MAX_MESSAGE_BYTES
         self.closed_for_size = False
+        self.credential_task: asyncio.Task | None = None
 
     async def connect(self) -> None:
         metrics.ws_connected()
@@ -246,6 +253,8 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         await super().connect()
 
     async def disconnect(self, code: int) -> None:
+        if self.credential_task:
+            self.credential_task.cancel()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.ws_disconnected()
@@ -293,17 +302,33 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
         if context.user is None:
             context.user = AnonymousUser()
+        context.credential = session_credential(context.user, self.scope.get("session"))
         header = params.get("Authorization") or (
             f"Bearer {params['authToken']}" if params.get("authToken") else None
         )
         if header:
             try:
-                context.user = await user_from_authorization(str(header), self)
+                context.user, context.credential = await user_from_authorization(str(header), self)
             except AuthenticationThrottled as exc:
                 raise CloseConnection(CLOSE_RATE_LIMITED, str(exc)) from exc
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
         chat_token = params.get("chatToken")
         context.chat_token = str(chat_token) if chat_token else None
+        interval = settings.WS_AUTH_RECHECK_INTERVAL
+        if context.credential is not None and interval > 0 and not self.credential_task:
+            self.credential_task = asyncio.create_task(self._recheck(context.credential, interval))
         # UNSET, not None: graphql-transport-ws then acks without a `payload: null`.
         return UNSET
+
+    async def _recheck(self, credential, interval: float) -> None:
+        """Close 4403 once the socket's credential would no longer authenticate."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                valid = await credential_valid(credential)
+            except OUTAGE_ERRORS:
+                continue  # the database being down revokes nothing: check again later
+            if not valid:
+                await self.close(code=CLOSE_FORBIDDEN, reason="Credentials no longer valid")
+                return

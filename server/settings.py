@@ -284,3 +284,7 @@ WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
 # Seconds between server keep-alives after connection_ack ("ping" on graphql-transport-ws,
 # "ka" on legacy graphql-ws); 0 turns them off.
 WS_KEEPALIVE_INTERVAL = env.float("WS_KEEPALIVE_INTERVAL", default=15.0)
+# A socket's credential (API token, session, Basic password) is checked again this often:
+# a revoked token, a logout, a password change or a deactivated user closes it (4403).
+# One small query per authenticated socket per interval; visitors' sockets are not checked.
+WS_AUTH_RECHECK_INTERVAL = env.float("WS_AUTH_RECHECK_INTERVAL", default=0.5)
