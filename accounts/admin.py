@@ -8,8 +8,17 @@ from accounts.models import ApiToken
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at", "created_at")
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("scope", "revoked_at", "expires_at", "created_at")
     search_fields = ("name", "prefix", "user__username")
     readonly_fields = ("prefix", "digest", "created_at", "last_used_at")
 

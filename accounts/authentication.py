@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.backends import PasswordThrottled
-from accounts.models import ApiToken, token_digest
+from accounts.models import ApiToken, token_digest, usable_tokens
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -42,6 +42,8 @@ class Credential:
 
     kind: str  # "session", "token" or "basic"
     user_id: int
+    # "read" (an API token's read scope: no mutations) or "write".
+    scope: str = "write"
     token_id: int | None = None
     session_key: str | None = None
     # The password hash the Basic password was checked against.
@@ -49,17 +51,15 @@ class Credential:
 
 
 async def user_from_api_token(raw: str):
+    now = timezone.now()
     token = (
-        await ApiToken.objects.select_related("user")
-        .filter(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
-        .afirst()
+        await usable_tokens(now).select_related("user").filter(digest=token_digest(raw)).afirst()
     )
     if token is None:
         raise AuthenticationFailed("Invalid or revoked API token.")
-    now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=now)
-    return token.user, Credential("token", token.user_id, token_id=token.pk)
+    return token.user, Credential("token", token.user_id, token.scope, token_id=token.pk)
 
 
 async def user_from_basic(encoded: str, request=None):
@@ -98,9 +98,7 @@ def session_credential(user, session) -> Credential | None:
 async def credential_valid(credential: Credential) -> bool:
     """Whether the credential would still authenticate its user now."""
     if credential.kind == "token":
-        return await ApiToken.objects.filter(
-            pk=credential.token_id, revoked_at__isnull=True, user__is_active=True
-        ).aexists()
+        return await usable_tokens(timezone.now()).filter(pk=credential.token_id).aexists()
     user = await get_user_model()._default_manager.filter(pk=credential.user_id).afirst()
     if user is None or not user.is_active:
         return False

@@ -14,7 +14,16 @@ from accounts.backends import PasswordThrottled
 from schema.bots.types import User
 from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
+from server.exceptions import Forbidden
 from server.ratelimit import RateLimited
+
+ApiTokenScope = strawberry.enum(
+    models.ApiTokenScope, description="What an API token may do: READ runs no mutations."
+)
+
+
+class PasswordRequired(Forbidden):
+    code = "password_required"
 
 
 @strawberry_django.type(models.ApiToken)
@@ -24,6 +33,8 @@ class ApiToken(ModelNode):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    scope: ApiTokenScope
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
@@ -46,6 +57,10 @@ class LoginInput:
 @strawberry.input
 class CreateApiTokenInput:
     name: str
+    scope: ApiTokenScope = ApiTokenScope.WRITE
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the token stops working; never if null."
+    )
 
 
 @strawberry.input
@@ -96,7 +111,15 @@ class AccountMutation:
 
     @strawberry_django.mutation(handle_django_errors=True)
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreatedApiToken:
-        token, secret = services.api_token_create(user=info.context.get_user(), name=input.name)
+        user = info.context.get_user()
+        # A leaked token must not be able to mint tokens that outlive its revocation.
+        if info.context.credential is None or info.context.credential.kind == "token":
+            raise PasswordRequired(
+                "Creating an API token needs your password: log in, or use HTTP Basic."
+            )
+        token, secret = services.api_token_create(
+            user=user, name=input.name, scope=input.scope, expires_at=input.expires_at
+        )
         return CreatedApiToken(token=token, secret=secret)
 
     @strawberry_django.mutation(handle_django_errors=True)
