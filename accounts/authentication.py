@@ -5,7 +5,6 @@ so every transport authenticates the same way.
 """
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -16,7 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.backends import PasswordThrottled
+from accounts.backends import PasswordThrottled, storable
 from accounts.models import ApiToken, token_digest, usable_tokens
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -51,6 +50,8 @@ class Credential:
 
 
 async def user_from_api_token(raw: str):
+    if not storable(raw):
+        raise AuthenticationFailed("Invalid or revoked API token.")
     now = timezone.now()
     token = (
         await usable_tokens(now).select_related("user").filter(digest=token_digest(raw)).afirst()
@@ -65,7 +66,7 @@ async def user_from_api_token(raw: str):
 async def user_from_basic(encoded: str, request=None):
     try:
         username, _, password = base64.b64decode(encoded).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not base64 (binascii.Error), not ASCII, not UTF-8
         raise AuthenticationFailed("Malformed Basic credentials.") from exc
     try:
         user = await aauthenticate(request, username=username, password=password)

@@ -13,6 +13,7 @@ mutation, HTTP Basic over HTTP and in a websocket's connection_init, the admin l
 
 import asyncio
 import functools
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -51,9 +52,11 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _limits(request, username: str) -> list[tuple[str, str, str]]:
+    # Keyed by a digest: any text (NUL, lone surrogates, 64 KiB) makes a short, valid key.
+    user_key = hashlib.sha256(username.casefold().encode("utf-8", "surrogatepass")).hexdigest()
     return [
         (settings.RATE_LIMIT_LOGIN, "password-ip", client_ip(request)),
-        (settings.RATE_LIMIT_LOGIN_PER_USERNAME, "password-user", username.casefold()),
+        (settings.RATE_LIMIT_LOGIN_PER_USERNAME, "password-user", user_key[:32]),
     ]
 
 

@@ -22,6 +22,7 @@ Strawberry does (GET queries, JSON bodies, batching off):
 
 import json
 import logging
+import secrets
 
 from cross_web import HTTPException
 from django.conf import settings
@@ -44,7 +45,7 @@ from accounts.authentication import (
     user_from_authorization,
 )
 from schema.context import Context
-from schema.extensions import INTERNAL_ERROR_CODE
+from schema.extensions import INTERNAL_ERROR_CODE, OUTAGE_ERRORS
 
 DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 logger = logging.getLogger(__name__)
@@ -119,10 +120,15 @@ class GraphQLView(AsyncGraphQLView):
     async def dispatch(self, request: HttpRequest, *args, **kwargs):
         try:
             return await self._dispatch(request, *args, **kwargs)
-        except DatabaseError:
+        except OUTAGE_ERRORS:
             # Authentication (token, session) needs the database before GraphQL runs.
             logger.exception("database unavailable")
             return _error(DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503)
+        except DatabaseError:
+            # Bad data reaching a query (DataError…) is a bug, not an outage.
+            error_id = secrets.token_hex(6)
+            logger.exception("Unexpected error (id %s)", error_id, extra={"error_id": error_id})
+            return _error(f"Unexpected error (id {error_id}).", INTERNAL_ERROR_CODE, 500)
 
     async def _dispatch(self, request: HttpRequest, *args, **kwargs):
         response = await self._respond(request)

@@ -12,7 +12,8 @@ applied to the legacy protocol too:
   graphql-ws client retry, and resend the same frame);
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
-  too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py);
+  too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py); the
+  database unreachable while authenticating → 1011;
 - the credential a socket authenticated with (API token, session cookie, Basic) is
   checked again every WS_AUTH_RECHECK_INTERVAL seconds: once it would no longer
   authenticate (token revoked, logout, password changed, user deactivated) → 4403;
@@ -22,6 +23,7 @@ applied to the legacy protocol too:
 
 import asyncio
 import json
+import logging
 from contextlib import suppress
 from datetime import timedelta
 
@@ -63,7 +65,10 @@ class _AnyOperationSchema:
         return await self._schema.stream(query, **kwargs)
 
 
+logger = logging.getLogger(__name__)
+
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
@@ -291,6 +296,15 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         return Context(request=request, response=response, ws=request, user=self.scope.get("user"))
 
     async def on_ws_connect(self, context: Context):
+        """Authenticate (`_authenticate`); the database failing closes the socket with
+        1011 (clients retry), instead of leaving it with neither an ack nor a close."""
+        try:
+            return await self._authenticate(context)
+        except OUTAGE_ERRORS as exc:
+            logger.error("database unavailable during connection_init", exc_info=exc)
+            raise CloseConnection(CLOSE_INTERNAL_ERROR, "Database unavailable") from exc
+
+    async def _authenticate(self, context: Context):
         """Authenticate from the connection_init payload.
 
         `chatToken` unlocks a visitor's conversation; `authToken` (an API token) or
