@@ -51,6 +51,8 @@ from server import metrics
 from server.origins import origin_allowed
 from server.resilient_consumer import ResilientLayerMixin
 
+logger = logging.getLogger(__name__)
+
 
 class _AnyOperationSchema:
     """The schema, with `subscribe` running any operation type (as `stream` does)."""
@@ -64,8 +66,6 @@ class _AnyOperationSchema:
     async def subscribe(self, query, **kwargs):
         return await self._schema.stream(query, **kwargs)
 
-
-logger = logging.getLogger(__name__)
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011

@@ -2,6 +2,7 @@
 /graphql, Basic in a websocket's connection_init, the login mutation and /admin/login/."""
 
 import base64
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -168,17 +169,29 @@ def test_admin_login_with_the_right_password_still_works(transactional_db):
     assert client.session["_auth_user_id"]
 
 
-def test_hashes_run_in_the_password_pool(settings, transactional_db, monkeypatch):
-    UserFactory(username="root")
+@pytest.fixture
+def hash_threads(monkeypatch) -> list[str]:
+    """Names of the threads that verified a password."""
     threads = []
     real = hashers.verify_password
 
     def spy(*args, **kwargs):
-        import threading
-
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(backends, "verify_password", spy)
+    return threads
+
+
+def test_admin_and_client_logins_hash_in_the_password_pool(transactional_db, hash_threads):
+    UserFactory(username="root")
     assert Client().login(username="root", password=PASSWORD)
-    assert threads and all(name.startswith("password") for name in threads)
+    assert hash_threads and all(name.startswith("password") for name in hash_threads)
+
+
+async def test_http_basic_hashes_in_the_password_pool_not_on_the_loop(ada, hash_threads):
+    # Not the event loop's thread, and not asgiref's thread for database work either.
+    for password in (PASSWORD, "wrong"):
+        await gql_http(ME, headers=basic("ada", password))
+    assert len(hash_threads) == 2
+    assert all(name.startswith("password") for name in hash_threads)
