@@ -4,6 +4,7 @@ With no environment at all the service runs embedded: SQLite file, in-memory cha
 layer, the offline reply engine. Production parts switch on by variable (see README).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -135,8 +136,9 @@ else:
 # Every password check goes through this backend: throttled, hashed off the loop.
 AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 # Threads that hash passwords (login, HTTP Basic, admin): at most this many hashes run
-# at once, none on the event loop or on the thread that serves database work.
-PASSWORD_HASH_WORKERS = env.int("PASSWORD_HASH_WORKERS", default=2)
+# at once, none on the event loop or on the thread that serves database work. Half the
+# CPUs by default, so a flood of wrong passwords leaves the other half to everyone else.
+PASSWORD_HASH_WORKERS = env.int("PASSWORD_HASH_WORKERS", default=max(1, (os.cpu_count() or 2) // 2))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
