@@ -45,6 +45,7 @@ from accounts.authentication import (
     session_credential,
     user_from_authorization,
 )
+from accounts.backends import storable
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
 from server import metrics
@@ -327,8 +328,11 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
                 raise CloseConnection(CLOSE_RATE_LIMITED, str(exc)) from exc
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
-        chat_token = params.get("chatToken")
-        context.chat_token = str(chat_token) if chat_token else None
+        chat_token = str(params["chatToken"]) if params.get("chatToken") else None
+        if chat_token is not None and not storable(chat_token):
+            # A lone surrogate cannot even be hashed: a wrong token, not an internal error.
+            raise ConnectionRejectionError({"message": "Invalid chat token."})
+        context.chat_token = chat_token
         interval = settings.WS_AUTH_RECHECK_INTERVAL
         if context.credential is not None and interval > 0 and not self.credential_task:
             self.credential_task = asyncio.create_task(self._recheck(context.credential, interval))

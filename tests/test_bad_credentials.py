@@ -54,8 +54,9 @@ async def test_nul_in_http_basic_is_401_not_an_outage(raw, caplog):
         {"Authorization": "Basic é"},
         {"authToken": "bst_\ud800"},
         {"authToken": "bst_\0"},
+        {"chatToken": "chat_\ud800"},
     ],
-    ids=["nul-basic", "non-ascii-basic", "surrogate-token", "nul-token"],
+    ids=["nul-basic", "non-ascii-basic", "surrogate-token", "nul-token", "surrogate-chat-token"],
 )
 async def test_bad_credentials_in_connection_init_close_4403(payload):
     close = await close_after_init(payload)
