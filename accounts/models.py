@@ -29,7 +29,14 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(
         null=True, blank=True, help_text="After this the token fails like a revoked one."
     )
-    scope = models.CharField(max_length=5, choices=ApiTokenScope, default=ApiTokenScope.WRITE)
+    # db_default too: the previous release, still serving during a deploy, inserts rows
+    # without this column.
+    scope = models.CharField(
+        max_length=5,
+        choices=ApiTokenScope,
+        default=ApiTokenScope.WRITE,
+        db_default=ApiTokenScope.WRITE,
+    )
 
     class Meta:
         ordering = ["-created_at"]
