@@ -195,3 +195,20 @@ async def test_http_basic_hashes_in_the_password_pool_not_on_the_loop(ada, hash_
         await gql_http(ME, headers=basic("ada", password))
     assert len(hash_threads) == 2
     assert all(name.startswith("password") for name in hash_threads)
+
+
+def test_a_throttled_http_basic_request_says_when_to_retry(settings, transactional_db):
+    settings.RATE_LIMIT_LOGIN_PER_USERNAME = "1/minute"
+    UserFactory(username="ada")
+    client = Client()
+    client.post(
+        "/graphql", {"query": ME}, content_type="application/json", headers=basic("ada", "x")
+    )
+
+    response = client.post(
+        "/graphql", {"query": ME}, content_type="application/json", headers=basic("ada", PASSWORD)
+    )
+
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["errors"][0]["extensions"] == {"code": "RATE_LIMITED"}
