@@ -9,6 +9,11 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read: queries and subscriptions"
+    WRITE = "write", "Write: mutations too"
+
+
 class ApiToken(models.Model):
     """A bearer token for scripts and frontends; only its digest is stored."""
 
@@ -21,9 +26,29 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the token fails like a revoked one."
+    )
+    # db_default too: the previous release, still serving during a deploy, inserts rows
+    # without this column.
+    scope = models.CharField(
+        max_length=5,
+        choices=ApiTokenScope,
+        default=ApiTokenScope.WRITE,
+        db_default=ApiTokenScope.WRITE,
+    )
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+def usable_tokens(now):
+    """Tokens that authenticate at `now`: not revoked, not expired, of an active user."""
+    return ApiToken.objects.filter(
+        models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now),
+        revoked_at__isnull=True,
+        user__is_active=True,
+    )

@@ -1,21 +1,38 @@
 import secrets
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiToken, token_digest
+from accounts.models import ApiToken, ApiTokenScope, token_digest
 from server.exceptions import NotFound
 
 TOKEN_PREFIX = "bst_"
 
 
 @transaction.atomic
-def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    scope: str = ApiTokenScope.WRITE,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
     """Create a token for `user`; the raw value is returned once and never stored."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(
+            {"expires_at": ValidationError("The expiry must be in the future.", code="in_past")}
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name.strip() or "token", prefix=raw[:12], digest=token_digest(raw)
+        user=user,
+        name=name.strip() or "token",
+        prefix=raw[:12],
+        digest=token_digest(raw),
+        scope=scope,
+        expires_at=expires_at,
     )
     return token, raw
 

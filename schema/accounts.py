@@ -4,17 +4,26 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
-from django.conf import settings
 from django.contrib.auth import aauthenticate, alogin, logout
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from strawberry import auto, relay
 
 from accounts import models, services
+from accounts.backends import PasswordThrottled, storable
 from schema.bots.types import User
 from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
-from server.ratelimit import client_ip, hit
+from server.exceptions import Forbidden
+from server.ratelimit import RateLimited
+
+ApiTokenScope = strawberry.enum(
+    models.ApiTokenScope, description="What an API token may do: READ runs no mutations."
+)
+
+
+class PasswordRequired(Forbidden):
+    code = "password_required"
 
 
 @strawberry_django.type(models.ApiToken)
@@ -24,6 +33,8 @@ class ApiToken(ModelNode):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    scope: ApiTokenScope
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
@@ -46,6 +57,10 @@ class LoginInput:
 @strawberry.input
 class CreateApiTokenInput:
     name: str
+    scope: ApiTokenScope = ApiTokenScope.WRITE
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the token stops working; never if null."
+    )
 
 
 @strawberry.input
@@ -58,6 +73,19 @@ def _http_request(info: Info) -> HttpRequest:
     if not isinstance(request, HttpRequest):
         raise ValidationError("Log in over HTTP, not over the websocket.", code="http_only")
     return request
+
+
+def _check_storable(input: LoginInput) -> None:
+    """NUL and lone surrogates are refused as input, like everywhere else (issue 13.2)."""
+    errors = {
+        name: ValidationError(
+            "Contains a NUL character or a lone surrogate.", code="invalid_characters"
+        )
+        for name in ("username", "password")
+        if not storable(getattr(input, name))
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 @strawberry.type
@@ -77,8 +105,11 @@ class AccountMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     async def login(self, info: Info, input: LoginInput) -> User:
         request = _http_request(info)
-        await hit(settings.RATE_LIMIT_LOGIN, "login", client_ip(request), what="login attempts")
-        user = await aauthenticate(request, username=input.username, password=input.password)
+        _check_storable(input)
+        try:
+            user = await aauthenticate(request, username=input.username, password=input.password)
+        except PasswordThrottled as exc:
+            raise RateLimited("failed logins", exc.retry_after) from exc
         if user is None:
             raise ValidationError("Invalid username or password.", code="invalid_credentials")
         await alogin(request, user)
@@ -94,7 +125,15 @@ class AccountMutation:
 
     @strawberry_django.mutation(handle_django_errors=True)
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreatedApiToken:
-        token, secret = services.api_token_create(user=info.context.get_user(), name=input.name)
+        user = info.context.get_user()
+        # A leaked token must not be able to mint tokens that outlive its revocation.
+        if info.context.credential is None or info.context.credential.kind == "token":
+            raise PasswordRequired(
+                "Creating an API token needs your password: log in, or use HTTP Basic."
+            )
+        token, secret = services.api_token_create(
+            user=user, name=input.name, scope=input.scope, expires_at=input.expires_at
+        )
         return CreatedApiToken(token=token, secret=secret)
 
     @strawberry_django.mutation(handle_django_errors=True)

@@ -14,6 +14,8 @@ class Context:
     request: Any
     response: Any = None
     user: Any = field(default_factory=AnonymousUser)
+    # How the user authenticated (accounts.authentication.Credential); None if anonymous.
+    credential: Any = None
     # A visitor's chat token (X-Chat-Token header or connection_init `chatToken`).
     chat_token: str | None = None
     ws: Any = None

@@ -21,6 +21,7 @@ from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionC
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types import StreamExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.limits import Limits, LruCache, limit_errors
 
@@ -231,6 +232,27 @@ class QueryLimits(SchemaExtension):
 
 # Documents that passed validation, by (schema, document, rules).
 _VALID_DOCUMENTS = LruCache(512)
+
+
+class TokenScope(SchemaExtension):
+    """A read-scope API token runs queries and subscriptions only: its mutations are
+    refused before they run, over HTTP and websockets alike (INSUFFICIENT_SCOPE)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        credential = getattr(context.context, "credential", None)
+        if (
+            credential is not None
+            and credential.scope == "read"
+            and context.operation_type == OperationType.MUTATION
+        ):
+            # Added to QueryLimits' errors (listed before this extension, so it ran first).
+            refused = GraphQLError(
+                "This API token has the read scope: mutations need a token with write scope.",
+                extensions={"code": "INSUFFICIENT_SCOPE"},
+            )
+            context.pre_execution_errors = [*(context.pre_execution_errors or ()), refused]
+        yield
 
 
 class DomainErrorCodes(SchemaExtension):

@@ -17,6 +17,7 @@ from schema.extensions import (
     HideSuggestions,
     MaskUnexpectedErrors,
     QueryLimits,
+    TokenScope,
 )
 from schema.system import SystemQuery
 from server.metrics import MetricsExtension
@@ -43,6 +44,7 @@ schema = strawberry.Schema(
         HideSuggestions,
         DocumentLimits,
         QueryLimits,
+        TokenScope,
         DjangoOptimizerExtension,
     ],
     config=StrawberryConfig(

@@ -22,6 +22,7 @@ Strawberry does (GET queries, JSON bodies, batching off):
 
 import json
 import logging
+import secrets
 
 from cross_web import HTTPException
 from django.conf import settings
@@ -37,9 +38,14 @@ from strawberry.django.views import AsyncGraphQLView
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from accounts.authentication import AuthenticationFailed, user_from_authorization
+from accounts.authentication import (
+    AuthenticationFailed,
+    AuthenticationThrottled,
+    session_credential,
+    user_from_authorization,
+)
 from schema.context import Context
-from schema.extensions import INTERNAL_ERROR_CODE
+from schema.extensions import INTERNAL_ERROR_CODE, OUTAGE_ERRORS
 
 DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 logger = logging.getLogger(__name__)
@@ -114,10 +120,15 @@ class GraphQLView(AsyncGraphQLView):
     async def dispatch(self, request: HttpRequest, *args, **kwargs):
         try:
             return await self._dispatch(request, *args, **kwargs)
-        except DatabaseError:
+        except OUTAGE_ERRORS:
             # Authentication (token, session) needs the database before GraphQL runs.
             logger.exception("database unavailable")
             return _error(DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503)
+        except DatabaseError:
+            # Bad data reaching a query (DataError…) is a bug, not an outage.
+            error_id = secrets.token_hex(6)
+            logger.exception("Unexpected error (id %s)", error_id, extra={"error_id": error_id})
+            return _error(f"Unexpected error (id {error_id}).", INTERNAL_ERROR_CODE, 500)
 
     async def _dispatch(self, request: HttpRequest, *args, **kwargs):
         response = await self._respond(request)
@@ -137,7 +148,12 @@ class GraphQLView(AsyncGraphQLView):
         header = request.headers.get("Authorization")
         if header:
             try:
-                request.graphql_user = await user_from_authorization(header)
+                user, credential = await user_from_authorization(header, request)
+                request.graphql_user, request.graphql_credential = user, credential
+            except AuthenticationThrottled as exc:
+                response = _error(str(exc), "RATE_LIMITED", 429, request.graphql_media_type)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except AuthenticationFailed as exc:
                 response = _error(str(exc), "UNAUTHENTICATED", 401, request.graphql_media_type)
                 response["WWW-Authenticate"] = 'Bearer realm="botstream"'
@@ -260,11 +276,14 @@ class GraphQLView(AsyncGraphQLView):
 
     async def get_context(self, request: HttpRequest, response) -> Context:
         user = getattr(request, "graphql_user", None)
+        credential = getattr(request, "graphql_credential", None)
         if user is None:
             user = await request.auser() if hasattr(request, "auser") else AnonymousUser()
+            credential = session_credential(user, getattr(request, "session", None))
         return Context(
             request=request,
             response=response,
             user=user,
+            credential=credential,
             chat_token=request.headers.get("X-Chat-Token") or None,
         )

@@ -12,12 +12,18 @@ applied to the legacy protocol too:
   graphql-ws client retry, and resend the same frame);
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
+  too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py); the
+  database unreachable while authenticating → 1011;
+- the credential a socket authenticated with (API token, session cookie, Basic) is
+  checked again every WS_AUTH_RECHECK_INTERVAL seconds: once it would no longer
+  authenticate (token revoked, logout, password changed, user deactivated) → 4403;
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
 
 import asyncio
 import json
+import logging
 from contextlib import suppress
 from datetime import timedelta
 
@@ -32,11 +38,21 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
-from accounts.authentication import AuthenticationFailed, user_from_authorization
+from accounts.authentication import (
+    AuthenticationFailed,
+    AuthenticationThrottled,
+    credential_valid,
+    session_credential,
+    user_from_authorization,
+)
+from accounts.backends import storable
 from schema.context import Context
+from schema.extensions import OUTAGE_ERRORS
 from server import metrics
 from server.origins import origin_allowed
 from server.resilient_consumer import ResilientLayerMixin
+
+logger = logging.getLogger(__name__)
 
 
 class _AnyOperationSchema:
@@ -53,9 +69,21 @@ class _AnyOperationSchema:
 
 
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
+CLOSE_RATE_LIMITED = 4429
+
+
+class CloseConnection(Exception):
+    """Raised by on_ws_connect to close with a code of its own (Strawberry only knows
+    ConnectionRejectionError → 4403)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...]) -> str | None:
@@ -106,7 +134,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except CloseConnection as exc:
+            await self.websocket.close(code=exc.code, reason=exc.reason)
+            return
         if self.connection_acknowledged and self.view.keep_alive and not self.keep_alive_task:
             interval = self.view.keep_alive_interval
             self.keep_alive_task = asyncio.create_task(_every(interval, self._ping))
@@ -178,6 +210,12 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
             await self.send_message({"type": "connection_error", "payload": exc.payload})
             await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
             return
+        except CloseConnection as exc:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": exc.reason}}
+            )
+            await self.websocket.close(code=exc.code, reason=exc.reason)
+            return
         if isinstance(ack_payload, UnsetType) or ack_payload is None:
             await self.send_message({"type": "connection_ack"})
         else:
@@ -213,6 +251,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         super().__init__(schema, **kwargs)
         self.max_message_bytes = max_message_bytes or settings.WS_MAX_MESSAGE_BYTES
         self.closed_for_size = False
+        self.credential_task: asyncio.Task | None = None
 
     async def connect(self) -> None:
         metrics.ws_connected()
@@ -220,6 +259,8 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         await super().connect()
 
     async def disconnect(self, code: int) -> None:
+        if self.credential_task:
+            self.credential_task.cancel()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.ws_disconnected()
@@ -256,6 +297,15 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         return Context(request=request, response=response, ws=request, user=self.scope.get("user"))
 
     async def on_ws_connect(self, context: Context):
+        """Authenticate (`_authenticate`); the database failing closes the socket with
+        1011 (clients retry), instead of leaving it with neither an ack nor a close."""
+        try:
+            return await self._authenticate(context)
+        except OUTAGE_ERRORS as exc:
+            logger.error("database unavailable during connection_init", exc_info=exc)
+            raise CloseConnection(CLOSE_INTERNAL_ERROR, "Database unavailable") from exc
+
+    async def _authenticate(self, context: Context):
         """Authenticate from the connection_init payload.
 
         `chatToken` unlocks a visitor's conversation; `authToken` (an API token) or
@@ -267,15 +317,36 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
         if context.user is None:
             context.user = AnonymousUser()
+        context.credential = session_credential(context.user, self.scope.get("session"))
         header = params.get("Authorization") or (
             f"Bearer {params['authToken']}" if params.get("authToken") else None
         )
         if header:
             try:
-                context.user = await user_from_authorization(str(header))
+                context.user, context.credential = await user_from_authorization(str(header), self)
+            except AuthenticationThrottled as exc:
+                raise CloseConnection(CLOSE_RATE_LIMITED, str(exc)) from exc
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
-        chat_token = params.get("chatToken")
-        context.chat_token = str(chat_token) if chat_token else None
+        chat_token = str(params["chatToken"]) if params.get("chatToken") else None
+        if chat_token is not None and not storable(chat_token):
+            # A lone surrogate cannot even be hashed: a wrong token, not an internal error.
+            raise ConnectionRejectionError({"message": "Invalid chat token."})
+        context.chat_token = chat_token
+        interval = settings.WS_AUTH_RECHECK_INTERVAL
+        if context.credential is not None and interval > 0 and not self.credential_task:
+            self.credential_task = asyncio.create_task(self._recheck(context.credential, interval))
         # UNSET, not None: graphql-transport-ws then acks without a `payload: null`.
         return UNSET
+
+    async def _recheck(self, credential, interval: float) -> None:
+        """Close 4403 once the socket's credential would no longer authenticate."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                valid = await credential_valid(credential)
+            except OUTAGE_ERRORS:
+                continue  # the database being down revokes nothing: check again later
+            if not valid:
+                await self.close(code=CLOSE_FORBIDDEN, reason="Credentials no longer valid")
+                return

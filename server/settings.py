@@ -4,6 +4,7 @@ With no environment at all the service runs embedded: SQLite file, in-memory cha
 layer, the offline reply engine. Production parts switch on by variable (see README).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -137,6 +138,13 @@ else:
         }
     }
 
+# Every password check goes through this backend: throttled, hashed off the loop.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
+# Threads that hash passwords (login, HTTP Basic, admin): at most this many hashes run
+# at once, none on the event loop or on the thread that serves database work. Half the
+# CPUs by default, so a flood of wrong passwords leaves the other half to everyone else.
+PASSWORD_HASH_WORKERS = env.int("PASSWORD_HASH_WORKERS", default=max(1, (os.cpu_count() or 2) // 2))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -249,7 +257,10 @@ RATE_LIMIT_MESSAGES_PER_CONVERSATION = env.str(
     "RATE_LIMIT_MESSAGES_PER_CONVERSATION", default="30/minute"
 )
 RATE_LIMIT_MESSAGES_PER_IP = env.str("RATE_LIMIT_MESSAGES_PER_IP", default="300/minute")
+# Failed password checks (login, HTTP Basic, websocket Basic, admin): per client IP and
+# per username; past either, attempts are refused before any hash is computed.
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/minute")
+RATE_LIMIT_LOGIN_PER_USERNAME = env.str("RATE_LIMIT_LOGIN_PER_USERNAME", default="10/minute")
 
 # --- Generation limits and failure handling ---
 # A reply is cut off (FAILED, code timeout) after this long, whatever the upstream does.
@@ -308,3 +319,7 @@ WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
 # Seconds between server keep-alives after connection_ack ("ping" on graphql-transport-ws,
 # "ka" on legacy graphql-ws); 0 turns them off.
 WS_KEEPALIVE_INTERVAL = env.float("WS_KEEPALIVE_INTERVAL", default=15.0)
+# A socket's credential (API token, session, Basic password) is checked again this often:
+# a revoked token, a logout, a password change or a deactivated user closes it (4403).
+# One small query per authenticated socket per interval; visitors' sockets are not checked.
+WS_AUTH_RECHECK_INTERVAL = env.float("WS_AUTH_RECHECK_INTERVAL", default=0.5)

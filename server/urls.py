@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from accounts import admin as accounts_admin
 from schema import schema
 from server import chat_page, health, metrics, views
 from server.graphql_http import GraphQLView
@@ -10,6 +11,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("admin/login/", accounts_admin.login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("chat/", chat_page.chat_index, name="chat-index"),
     path("chat/<str:bot_ref>/", chat_page.chat, name="chat"),
