@@ -22,13 +22,14 @@ from server import metrics
 
 logger = logging.getLogger(__name__)
 
-_turns: set[asyncio.Task] = set()
+# running turns -> their conversation id (to stop them when it is deleted)
+_turns: dict[asyncio.Task, int] = {}
 # message id -> the task streaming into it right now (for a local, immediate stop)
 _generating: dict[int, asyncio.Task] = {}
 _stopping: set[int] = set()
 
 
-def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
+def start_turn(conversation_id: int, user_message_id: int, reply_id: int) -> asyncio.Task:
     from conversations.turns import run_turn
 
     """Run the turn in the background; the task is kept so it can be stopped locally.
@@ -39,9 +40,21 @@ def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
     task = asyncio.get_running_loop().create_task(
         run_turn(user_message_id, reply_id), context=contextvars.Context()
     )
-    _turns.add(task)
-    task.add_done_callback(_turns.discard)
+    _turns[task] = conversation_id
+    task.add_done_callback(lambda done: _turns.pop(done, None))
     return task
+
+
+async def end_conversation(conversation_id: int) -> None:
+    """After a conversation's delete commits: stop its turns in this process and end every
+    subscription to it, in any process, with a `deleted` event.
+
+    A turn in another process stops at its next persist, which finds its row gone.
+    """
+    for task, owner in list(_turns.items()):
+        if owner == conversation_id:
+            task.cancel()
+    await events.publish(conversation_id, events.conversation_deleted(conversation_id))
 
 
 def stop_local(message_id: int) -> bool:

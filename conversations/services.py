@@ -86,7 +86,9 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     user message is stored before anything else can fail.
     """
     text = _check_text(text)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")  # deleted since the caller looked it up
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise ValidationError(
             "The bot is still answering: wait for the reply or stop it first.", code="busy"
@@ -113,7 +115,15 @@ def messages_mark_read(
 
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> Conversation:
+    """Delete a conversation and its messages; the caller then ends its streams.
+
+    The row is locked first, as `message_send` locks it: a message sent meanwhile is
+    either committed before (and deleted with the rest) or finds no conversation.
+    """
     pk = conversation.pk
-    conversation.delete()
+    locked = Conversation.objects.select_for_update().filter(pk=pk).first()
+    if locked is None:
+        raise NotFound("Conversation not found.")
+    locked.delete()
     conversation.pk = pk
     return conversation
