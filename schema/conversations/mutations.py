@@ -55,6 +55,7 @@ class DeleteConversationInput:
 async def send(info: Info, input: SendMessageInput):
     """Accept a message and start its turn; shared by sendMessage and the chat subscription."""
     conversation = await conversation_for(info, input.conversation_id)
+    await services.message_send_precheck(conversation=conversation)
     ip = client_ip(info.context.request)
     await hit(
         settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
