@@ -19,6 +19,7 @@ from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.streaming import ReplyWriter, StopRequested
 from server import metrics
+from server.exceptions import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -197,13 +198,16 @@ async def stop_generation(message: Message, *, wait: float = 3.0) -> Message:
         if message.updated_at < cutoff:
             await finish_untouched(message, MessageStatus.STOPPED)
         await _wait_terminal(message.pk, wait)
-    return await Message.objects.aget(pk=message.pk)
+    current = await Message.objects.filter(pk=message.pk).afirst()
+    if current is None:
+        raise NotFound("Message not found.")  # its conversation was deleted meanwhile
+    return current
 
 
 async def _wait_terminal(message_id: int, wait: float) -> None:
     deadline = asyncio.get_running_loop().time() + wait
     while asyncio.get_running_loop().time() < deadline:
-        current = await Message.objects.aget(pk=message_id)
-        if current.is_terminal:
+        current = await Message.objects.filter(pk=message_id).afirst()
+        if current is None or current.is_terminal:
             return
         await asyncio.sleep(0.05)

@@ -23,6 +23,7 @@ from tests.e2e.wsclient import (
     DELETE_CONVERSATION,
     LEGACY_WS,
     SEND_MESSAGE,
+    STOP_GENERATION,
     GraphQLWebSocket,
     collect_events,
     create_bot,
@@ -234,3 +235,36 @@ async def test_delete_racing_send_message_is_clean_on_both_sides(pair, script, b
     for server in pair:
         assert "IntegrityError" not in server.log_tail(2000)
         assert "Traceback" not in server.log_tail(2000)
+
+
+async def test_stop_on_a_racing_delete_on_b_is_stopped_or_not_found(pair, script, bot_id, fake):
+    a, b = pair
+    fake.token_interval = 0.02
+    for index in range(6):
+        # given a reply streaming on A
+        text = f"stop or delete {index}"
+        script.replies[text] = words(200, "race")
+        conversation_id, chat_token = await start_conversation(a.http, bot_id)
+        sent = await send_message(a.http, conversation_id, chat_token, text)
+        reply_id = sent["reply"]["id"]
+        await wait_for_message(
+            a.http,
+            conversation_id,
+            chat_token,
+            reply_id,
+            until=lambda m: m["status"] == "STREAMING" and m["content"],
+        )
+
+        # when A is asked to stop it while B deletes its conversation
+        (_, stopped), deleted = await asyncio.gather(
+            a.http.post(STOP_GENERATION, {"input": {"messageId": reply_id}}, chat_token=chat_token),
+            delete_conversation(b.http, conversation_id, chat_token),
+        )
+
+        # then the delete succeeds, and the stop either came first or finds nothing
+        assert deleted == {"__typename": "Conversation", "id": conversation_id}
+        result = stopped["data"]["stopGeneration"]
+        if result["__typename"] == "Message":
+            assert result["status"] == "STOPPED"
+        else:
+            assert result["messages"] == [{"code": "not_found", "message": "Message not found."}]
