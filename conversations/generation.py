@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import logging
 import time
+import weakref
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # running turns -> their conversation id (to stop them when it is deleted)
 _turns: dict[asyncio.Task, int] = {}
+# turns cancelled because their conversation was deleted (not a shutdown: not interrupted)
+_deleted_turns: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
 # message id -> the task streaming into it right now (for a local, immediate stop)
 _generating: dict[int, asyncio.Task] = {}
 _stopping: set[int] = set()
@@ -54,6 +57,7 @@ async def end_conversation(conversation_id: int) -> None:
     """
     for task, owner in list(_turns.items()):
         if owner == conversation_id:
+            _deleted_turns.add(task)
             task.cancel()
     await events.publish(conversation_id, events.conversation_deleted(conversation_id))
 
@@ -128,12 +132,21 @@ async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
     started = time.monotonic()
     metrics.generation_started()
     message = None
+    outcome = "interrupted"
     try:
         message = await _generate(writer, request)
+        outcome = message.status
         return message
+    except StopRequested:
+        outcome = "deleted"  # only a finish that found no row lets it out of _generate
+        raise
+    except asyncio.CancelledError:
+        if asyncio.current_task() in _deleted_turns:
+            outcome = "deleted"
+        raise
     finally:
         _generating.pop(message_id, None)
-        _observe(writer, message, started)
+        _observe(writer, message, started, outcome)
 
 
 async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
@@ -156,8 +169,7 @@ async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
     return await writer.finish(MessageStatus.COMPLETE)
 
 
-def _observe(writer: ReplyWriter, message: Message | None, started: float) -> None:
-    outcome = message.status if message is not None else "interrupted"
+def _observe(writer: ReplyWriter, message: Message | None, started: float, outcome: str) -> None:
     metrics.generation_finished(time.monotonic() - started, outcome)
     if writer.first_token_at is not None:
         metrics.observe_first_token(writer.first_token_at - started)

@@ -8,6 +8,7 @@ from strawberry.relay import to_base64
 
 from conversations import generation
 from conversations.models import Conversation, Message
+from server.metrics import REGISTRY
 from tests.asgi_client import gql_data, gql_http, start_conversation, ws_client
 from tests.factories import BotFactory
 
@@ -100,12 +101,19 @@ async def _until(condition, what: str) -> None:
     raise AssertionError(f"waited 20 s for {what}")
 
 
+def _generations(outcome: str) -> float:
+    """Finished generations with this outcome, as /metrics reports them."""
+    sample = REGISTRY.get_sample_value("botstream_generation_seconds_count", {"outcome": outcome})
+    return sample or 0.0
+
+
 async def _conversation():
     bot = await sync_to_async(BotFactory)(name="Support")
     return await start_conversation(to_base64("Bot", bot.pk))
 
 
 async def test_delete_mid_reply_ends_every_subscription_and_stops_the_turn():
+    deleted_before, interrupted_before = _generations("deleted"), _generations("interrupted")
     # given a reply streaming to a chat subscription and a conversationEvents subscription
     conversation_id, token = await _conversation()
     chat = await Stream(
@@ -147,6 +155,8 @@ async def test_delete_mid_reply_ends_every_subscription_and_stops_the_turn():
         ]
     await _until(lambda: generation.active_count() == 0, "the turn to stop")
     assert not await Message.objects.aexists()
+    assert _generations("deleted") == deleted_before + 1
+    assert _generations("interrupted") == interrupted_before
 
 
 async def test_subscribing_to_a_deleted_conversation_is_not_found():
@@ -187,6 +197,7 @@ async def test_deleting_twice_is_not_found():
 async def test_watchdog_ends_the_stream_when_its_conversation_vanished_without_an_event(settings):
     # given a subscriber watching a streaming reply, with a quick watchdog
     settings.STREAM_WATCHDOG_SECONDS = 0.2
+    deleted_before = _generations("deleted")
     conversation_id, token = await _conversation()
     await gql_data(
         SEND,
@@ -207,4 +218,6 @@ async def test_watchdog_ends_the_stream_when_its_conversation_vanished_without_a
         await watcher.close()
     assert watcher.completed
     assert watcher.events[-1]["__typename"] == "ConversationDeleted"
+    # the turn, in no way told, stops at its next write, which finds no row
     await _until(lambda: generation.active_count() == 0, "the turn to stop")
+    assert _generations("deleted") == deleted_before + 1
