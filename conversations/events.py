@@ -77,6 +77,11 @@ def conversation_updated(conversation: Conversation) -> dict[str, Any]:
     return {"kind": "conversation", "conversation_id": conversation.pk}
 
 
+def conversation_deleted(conversation_id: int) -> dict[str, Any]:
+    """The conversation is gone: the last event of its streams (subscribers then end)."""
+    return {"kind": "deleted", "conversation_id": conversation_id}
+
+
 def turn_done(conversation_id: int, user_message_id: int) -> dict[str, Any]:
     """Internal: the turn started by `user_message_id` produced all its messages."""
     return {"kind": "turn_done", "conversation_id": conversation_id, "message_id": user_message_id}

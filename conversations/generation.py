@@ -10,6 +10,7 @@ import contextvars
 import json
 import logging
 import time
+import weakref
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,16 +21,20 @@ from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.streaming import ReplyWriter, StopRequested
 from server import metrics
+from server.exceptions import NotFound
 
 logger = logging.getLogger(__name__)
 
-_turns: set[asyncio.Task] = set()
+# running turns -> their conversation id (to stop them when it is deleted)
+_turns: dict[asyncio.Task, int] = {}
+# turns cancelled because their conversation was deleted (not a shutdown: not interrupted)
+_deleted_turns: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
 # message id -> the task streaming into it right now (for a local, immediate stop)
 _generating: dict[int, asyncio.Task] = {}
 _stopping: set[int] = set()
 
 
-def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
+def start_turn(conversation_id: int, user_message_id: int, reply_id: int) -> asyncio.Task:
     from conversations.turns import run_turn
 
     """Run the turn in the background; the task is kept so it can be stopped locally.
@@ -40,9 +45,22 @@ def start_turn(user_message_id: int, reply_id: int) -> asyncio.Task:
     task = asyncio.get_running_loop().create_task(
         run_turn(user_message_id, reply_id), context=contextvars.Context()
     )
-    _turns.add(task)
-    task.add_done_callback(_turns.discard)
+    _turns[task] = conversation_id
+    task.add_done_callback(lambda done: _turns.pop(done, None))
     return task
+
+
+async def end_conversation(conversation_id: int) -> None:
+    """After a conversation's delete commits: stop its turns in this process and end every
+    subscription to it, in any process, with a `deleted` event.
+
+    A turn in another process stops at its next persist, which finds its row gone.
+    """
+    for task, owner in list(_turns.items()):
+        if owner == conversation_id:
+            _deleted_turns.add(task)
+            task.cancel()
+    await events.publish(conversation_id, events.conversation_deleted(conversation_id))
 
 
 def stop_local(message_id: int) -> bool:
@@ -128,12 +146,21 @@ async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
     started = time.monotonic()
     metrics.generation_started()
     message = None
+    outcome = "interrupted"
     try:
         message = await _generate(writer, request)
+        outcome = message.status
         return message
+    except StopRequested:
+        outcome = "deleted"  # only a finish that found no row lets it out of _generate
+        raise
+    except asyncio.CancelledError:
+        if asyncio.current_task() in _deleted_turns:
+            outcome = "deleted"
+        raise
     finally:
         _generating.pop(message_id, None)
-        _observe(writer, message, started)
+        _observe(writer, message, started, outcome)
 
 
 async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
@@ -156,8 +183,7 @@ async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
     return await writer.finish(MessageStatus.COMPLETE)
 
 
-def _observe(writer: ReplyWriter, message: Message | None, started: float) -> None:
-    outcome = message.status if message is not None else "interrupted"
+def _observe(writer: ReplyWriter, message: Message | None, started: float, outcome: str) -> None:
     metrics.generation_finished(time.monotonic() - started, outcome)
     if writer.first_token_at is not None:
         metrics.observe_first_token(writer.first_token_at - started)
@@ -198,13 +224,16 @@ async def stop_generation(message: Message, *, wait: float = 3.0) -> Message:
         if message.updated_at < cutoff:
             await finish_untouched(message, MessageStatus.STOPPED)
         await _wait_terminal(message.pk, wait)
-    return await Message.objects.aget(pk=message.pk)
+    current = await Message.objects.filter(pk=message.pk).afirst()
+    if current is None:
+        raise NotFound("Message not found.")  # its conversation was deleted meanwhile
+    return current
 
 
 async def _wait_terminal(message_id: int, wait: float) -> None:
     deadline = asyncio.get_running_loop().time() + wait
     while asyncio.get_running_loop().time() < deadline:
-        current = await Message.objects.aget(pk=message_id)
-        if current.is_terminal:
+        current = await Message.objects.filter(pk=message_id).afirst()
+        if current is None or current.is_terminal:
             return
         await asyncio.sleep(0.05)

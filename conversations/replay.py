@@ -15,6 +15,9 @@ How:
    (`generation.sync`), or takes it from the final message when it completes.
 4. A watchdog re-reads unfinished messages from the database when the stream is quiet,
    so a dropped terminal event cannot leave a client waiting forever.
+5. A deleted conversation ends the stream: its `deleted` event is the last one, sent live
+   by the delete, or found by the replay (deleted before the join) or the watchdog (the
+   event was dropped and the messages it watched are gone).
 """
 
 import asyncio
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from conversations import events
-from conversations.models import Message
+from conversations.models import Conversation, Message
 
 SYNC_RETRY_SECONDS = 1.0
 
@@ -123,7 +126,9 @@ class StreamState:
     async def check_database(self) -> list[dict]:
         """Watchdog: bring unfinished messages up to date from the database."""
         out: list[dict] = []
-        async for message in Message.objects.filter(pk__in=self.unfinished()):
+        watched = set(self.unfinished())
+        async for message in Message.objects.filter(pk__in=watched):
+            watched.discard(message.pk)
             if message.is_terminal:
                 out += await self._finished(events.finished(message))
                 continue
@@ -134,6 +139,12 @@ class StreamState:
                 )
             known.sync_requested_at = 0.0
             await self._request_sync(message.pk, known)
+        if watched:
+            # Rows gone: never poll them again; gone with their conversation, end the stream.
+            for pk in watched:
+                self.known[pk].terminal = True
+            if not await Conversation.objects.filter(pk=self.conversation_id).aexists():
+                out.append(events.conversation_deleted(self.conversation_id))
         return out
 
 
@@ -146,7 +157,12 @@ def event_as_created(event: dict) -> dict:
 async def replay(
     state: StreamState, resume: tuple[int, int] | None, since_id: int | None = None
 ) -> list[dict]:
-    """Persisted state the client lacks: messages after the resume point, in order."""
+    """Persisted state the client lacks: messages after the resume point, in order.
+
+    A conversation deleted since the caller looked it up replays as its `deleted` event.
+    """
+    if not await Conversation.objects.filter(pk=state.conversation_id).aexists():
+        return [events.conversation_deleted(state.conversation_id)]
     out: list[dict] = []
     queryset = Message.objects.filter(conversation_id=state.conversation_id).order_by("id")
     if since_id is not None:
@@ -197,6 +213,8 @@ async def conversation_events(
         since_id = await after_join() if after_join is not None else None
         for event in await replay(state, resume, since_id):
             yield event
+            if event["kind"] == "deleted":
+                return
         next_message: asyncio.Task | None = None
         try:
             while True:
@@ -204,14 +222,16 @@ async def conversation_events(
                     next_message = asyncio.ensure_future(anext(listener))
                 timeout = settings.STREAM_WATCHDOG_SECONDS if state.unfinished() else None
                 done, _ = await asyncio.wait({next_message}, timeout=timeout)
-                if not done:
-                    for event in await state.check_database():
-                        yield event
-                    continue
-                incoming = next_message.result()["event"]
-                next_message = None
-                for event in await state.accept(incoming):
+                if done:
+                    incoming = next_message.result()["event"]
+                    next_message = None
+                    found = await state.accept(incoming)
+                else:
+                    found = await state.check_database()
+                for event in found:
                     yield event
+                    if event["kind"] == "deleted":
+                        return
         finally:
             if next_message is not None and not next_message.done():
                 next_message.cancel()

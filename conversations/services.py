@@ -78,6 +78,23 @@ def _check_text(text: str) -> str:
     return text
 
 
+def _busy() -> ValidationError:
+    return ValidationError(
+        "The bot is still answering: wait for the reply or stop it first.", code="busy"
+    )
+
+
+async def message_send_precheck(*, conversation: Conversation) -> None:
+    """Refuse a message while a reply is still generating, before the caller counts it
+    against rate limits (a refused message must not use up the conversation's allowance).
+
+    `message_send` checks again under the row lock: of two messages sent at once, both
+    may be counted and one still refused.
+    """
+    if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
+        raise _busy()
+
+
 @transaction.atomic
 def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
     """Persist the visitor's message and the pending reply slot the turn will fill.
@@ -86,11 +103,11 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     user message is stored before anything else can fail.
     """
     text = _check_text(text)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")  # deleted since the caller looked it up
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
-        raise ValidationError(
-            "The bot is still answering: wait for the reply or stop it first.", code="busy"
-        )
+        raise _busy()
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
@@ -113,7 +130,15 @@ def messages_mark_read(
 
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> Conversation:
+    """Delete a conversation and its messages; the caller then ends its streams.
+
+    The row is locked first, as `message_send` locks it: a message sent meanwhile is
+    either committed before (and deleted with the rest) or finds no conversation.
+    """
     pk = conversation.pk
-    conversation.delete()
+    locked = Conversation.objects.select_for_update().filter(pk=pk).first()
+    if locked is None:
+        raise NotFound("Conversation not found.")
+    locked.delete()
     conversation.pk = pk
     return conversation

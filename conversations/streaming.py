@@ -201,9 +201,12 @@ class ReplyWriter:
             )
         )
         if not updated:
-            # Finished elsewhere meanwhile (the sweeper took this process for dead) or
-            # deleted: that terminal state was already published and stands.
-            return await Message.objects.filter(pk=self.message_id).afirst() or self.message
+            # Finished elsewhere meanwhile (the sweeper took this process for dead): that
+            # terminal state was already published and stands. Deleted: the turn ends here.
+            current = await Message.objects.filter(pk=self.message_id).afirst()
+            if current is None:
+                raise StopRequested()
+            return current
         for name, value in fields.items():
             setattr(self.message, name, value)
         await events.publish(self.conversation_id, events.finished(self.message))

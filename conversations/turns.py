@@ -6,10 +6,12 @@ and `turn_done` is published last, so `chat` subscriptions know when to complete
 """
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.db import IntegrityError
 
 from bots.models import Step
 from conversations import events
@@ -41,12 +43,17 @@ class TurnOutputs:
                 self.reply.step_id = step_id
                 await Message.objects.filter(pk=self.reply.pk).aupdate(step_id=step_id)
             return self.reply
-        message = await Message.objects.acreate(
-            conversation=self.conversation,
-            role=MessageRole.ASSISTANT,
-            status=MessageStatus.PENDING,
-            step_id=step_id,
-        )
+        try:
+            message = await Message.objects.acreate(
+                conversation=self.conversation,
+                role=MessageRole.ASSISTANT,
+                status=MessageStatus.PENDING,
+                step_id=step_id,
+            )
+        except IntegrityError:
+            if not await Conversation.objects.filter(pk=self.conversation.pk).aexists():
+                raise StopRequested() from None  # deleted mid-turn: the turn ends here
+            raise
         await events.publish(self.conversation.pk, events.created(message))
         return message
 
@@ -96,11 +103,15 @@ async def _run(conversation: Conversation, outputs: TurnOutputs, text: str) -> N
 
 
 async def run_turn(user_message_id: int, reply_id: int) -> None:
-    reply = await Message.objects.select_related(
-        "conversation__bot", "conversation__current_step"
-    ).aget(pk=reply_id)
+    reply = (
+        await Message.objects.select_related("conversation__bot", "conversation__current_step")
+        .filter(pk=reply_id)
+        .afirst()
+    )
+    user_message = await Message.objects.filter(pk=user_message_id).afirst()
+    if reply is None or user_message is None:
+        return  # the conversation was deleted before its turn began
     conversation = reply.conversation
-    user_message = await Message.objects.aget(pk=user_message_id)
     outputs = TurnOutputs(conversation, reply)
     try:
         await _run(conversation, outputs, user_message.content)
@@ -109,7 +120,8 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
     except (StepLimitExceeded, RenderBudgetExceeded) as exc:
         await _fail_turn(outputs, str(exc), exc.code)
     except asyncio.CancelledError:
-        # The process is shutting down: the sweeper will mark the reply interrupted.
+        # The process is shutting down (the sweeper will mark the reply interrupted), or
+        # the conversation was deleted (nothing is left to finish).
         raise
     except Exception:
         error_id = uuid.uuid4().hex[:12]
@@ -120,8 +132,9 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
 
 
 async def _fail_turn(outputs: TurnOutputs, error: str, code: str) -> None:
-    message = outputs.reply if outputs.count == 0 else await outputs._next_message(None)
-    await finish_untouched(message, MessageStatus.FAILED, error=error, code=code)
+    with contextlib.suppress(StopRequested):  # nothing to fail in a deleted conversation
+        message = outputs.reply if outputs.count == 0 else await outputs._next_message(None)
+        await finish_untouched(message, MessageStatus.FAILED, error=error, code=code)
 
 
 async def _finish_leftovers(conversation_id: int, user_message_id: int) -> None:

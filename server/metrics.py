@@ -10,7 +10,7 @@ names and values stay in one place:
     generation_started()
     observe_first_token(seconds)
     count_tokens(bot_id, prompt_tokens, completion_tokens)
-    generation_finished(seconds, outcome)      # outcome: the message's terminal status
+    generation_finished(seconds, outcome)      # outcome: the message's terminal status, or deleted
     count_error(code)
     ws_connected() / ws_disconnected()
     count_graphql_operation(name, operation_type, outcome)   # done by MetricsExtension
@@ -70,7 +70,7 @@ FIRST_TOKEN_SECONDS = Histogram(
 )
 GENERATION_SECONDS = Histogram(
     "botstream_generation_seconds",
-    "Duration of a generation, by its outcome (the message's terminal status).",
+    "Duration of a generation, by its outcome (the message's terminal status, or deleted).",
     ["outcome"],
     buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120, 180, 300, 600),
     registry=REGISTRY,
@@ -135,7 +135,8 @@ def generation_started() -> None:
 
 
 def generation_finished(seconds: float, outcome: str) -> None:
-    """Close a `generation_started()`; `outcome` is complete/failed/stopped/interrupted."""
+    """Close a `generation_started()`; `outcome` is complete/failed/stopped/interrupted, or
+    deleted (the conversation was deleted mid-reply)."""
     ACTIVE_GENERATIONS.dec()
     GENERATION_SECONDS.labels(outcome).observe(seconds)
 

@@ -1,9 +1,12 @@
 """Rate limits through the real ASGI app: one event loop, as under daphne."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
+from conversations.models import ACTIVE_STATUSES, Message
 from tests.asgi_client import START, gql_data, gql_http, start_conversation
 from tests.factories import BotFactory, UserFactory
 
@@ -41,6 +44,14 @@ def limits_on(settings):
         client.close()
 
 
+async def _reply_finished() -> None:
+    for _ in range(1000):
+        if not await Message.objects.filter(status__in=ACTIVE_STATUSES).aexists():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the reply never finished")
+
+
 async def test_conversation_starts_per_ip_are_limited_with_retry_after(settings):
     settings.RATE_LIMIT_CONVERSATION_START = "2/minute"
     bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
@@ -60,6 +71,44 @@ async def test_messages_per_conversation_are_limited(settings):
     headers = {"X-Chat-Token": token}
     variables = {"input": {"conversationId": conversation_id, "text": "hi"}}
     await gql_data(SEND, variables, headers)
+    await _reply_finished()  # else the next message is refused as busy, before the limit
+    _, body = await gql_http(SEND, variables, headers)
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+STOP = """
+mutation($input: StopGenerationInput!) {
+  stopGeneration(input: $input) { __typename ... on Message { status } }
+}
+"""
+SEND_REPLY = """
+mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }
+"""
+
+
+async def test_messages_refused_as_busy_do_not_count_against_the_conversation_limit(settings):
+    # given a limit of 2 messages and a reply that takes seconds to generate
+    settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION = "2/minute"
+    settings.OFFLINE_TOKEN_DELAY = 0.2
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    conversation_id, token = await start_conversation(bot_id)
+    headers = {"X-Chat-Token": token}
+    variables = {"input": {"conversationId": conversation_id, "text": "hi"}}
+    first = await gql_data(SEND_REPLY, variables, headers)
+
+    # when three more messages arrive while the reply is still generating
+    codes = []
+    for _ in range(3):
+        _, body = await gql_http(SEND, variables, headers)
+        codes.append(body["errors"][0]["extensions"]["code"])
+    reply_id = first["sendMessage"]["reply"]["id"]
+    stopped = await gql_data(STOP, {"input": {"messageId": reply_id}}, headers)
+
+    # then they are refused as busy, and the next message is still within the limit
+    assert codes == ["BUSY", "BUSY", "BUSY"]
+    assert stopped["stopGeneration"] == {"__typename": "Message", "status": "STOPPED"}
+    second = await gql_data(SEND_REPLY, variables, headers)
+    await gql_data(STOP, {"input": {"messageId": second["sendMessage"]["reply"]["id"]}}, headers)
     _, body = await gql_http(SEND, variables, headers)
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 

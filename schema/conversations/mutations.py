@@ -7,7 +7,7 @@ from django.conf import settings
 from strawberry import UNSET, relay
 
 from conversations import events, services
-from conversations.generation import start_turn, stop_generation
+from conversations.generation import end_conversation, start_turn, stop_generation
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for, message_for
@@ -55,6 +55,7 @@ class DeleteConversationInput:
 async def send(info: Info, input: SendMessageInput):
     """Accept a message and start its turn; shared by sendMessage and the chat subscription."""
     conversation = await conversation_for(info, input.conversation_id)
+    await services.message_send_precheck(conversation=conversation)
     ip = client_ip(info.context.request)
     await hit(
         settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
@@ -68,7 +69,7 @@ async def send(info: Info, input: SendMessageInput):
     )
     await events.publish(conversation.pk, events.created(user_message))
     await events.publish(conversation.pk, events.created(reply))
-    start_turn(user_message.pk, reply.pk)
+    start_turn(conversation.pk, user_message.pk, reply.pk)
     return conversation, user_message, reply
 
 
@@ -124,4 +125,6 @@ class ConversationMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     async def delete_conversation(self, info: Info, input: DeleteConversationInput) -> Conversation:
         conversation = await conversation_for(info, input.id, field="id")
-        return await sync_to_async(services.conversation_delete)(conversation=conversation)
+        deleted = await sync_to_async(services.conversation_delete)(conversation=conversation)
+        await end_conversation(deleted.pk)
+        return deleted

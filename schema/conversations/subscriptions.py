@@ -13,6 +13,7 @@ from schema.context import Info
 from schema.conversations.access import conversation_for
 from schema.conversations.mutations import SendMessageInput, send
 from schema.conversations.types import (
+    ConversationDeleted,
     ConversationEvent,
     ConversationUpdated,
     MessageCompleted,
@@ -55,6 +56,9 @@ async def to_graphql(event: dict):
             pk=event["conversation_id"]
         ).afirst()
         return ConversationUpdated(conversation=conversation) if conversation else None
+    if kind == "deleted":
+        conversation_id = relay.GlobalID("Conversation", str(event["conversation_id"]))
+        return ConversationDeleted(conversation_id=conversation_id)
     return None
 
 

@@ -180,7 +180,19 @@ class ConversationUpdated:
     conversation: Conversation
 
 
+@strawberry.type(
+    description="The conversation was deleted: the last event, then the subscription completes."
+)
+class ConversationDeleted:
+    conversation_id: relay.GlobalID
+
+
 ConversationEvent = Annotated[
-    MessageCreated | MessageDelta | MessageCompleted | MessageFailed | ConversationUpdated,
+    MessageCreated
+    | MessageDelta
+    | MessageCompleted
+    | MessageFailed
+    | ConversationUpdated
+    | ConversationDeleted,
     strawberry.union("ConversationEvent"),
 ]

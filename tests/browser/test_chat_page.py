@@ -204,6 +204,33 @@ def test_new_conversation_starts_over(chat, page):
     assert page.locator("#log .msg__text").first.inner_text() == "Hello again"
 
 
+DELETE = """
+mutation Delete($input: DeleteConversationInput!) {
+  deleteConversation(input: $input) { __typename }
+}"""
+
+
+def test_deleted_conversation_is_cleared_and_the_next_message_starts_over(chat, page):
+    # given: a reply on its way
+    chat.send(QUESTION)
+    chat.watch_reply(lambda s: s.status == "STREAMING" and len(s.text.split()) >= 3)
+    first = chat.hook("conversation")
+
+    # when: the conversation is deleted elsewhere (its owner, another tab)
+    data = chat.server.graphql(DELETE, {"input": {"id": first["id"]}}, first["chatToken"])
+    page.locator("#error", has_text="This conversation was deleted").wait_for()
+
+    # then: the page forgets it, and the composer starts a new one
+    assert data["deleteConversation"]["__typename"] == "Conversation"
+    assert page.locator("#log li").count() == 0
+    assert chat.hook("conversation") is None
+    assert page.get_by_role("button", name="Stop").is_disabled()
+    chat.send("Hello again")
+    chat.watch_reply(lambda s: s.status in TERMINAL)
+    assert chat.hook("conversation")["id"] != first["id"]
+    assert page.locator("#log .msg__text").first.inner_text() == "Hello again"
+
+
 def test_markup_is_accessible(chat, page):
     log = page.get_by_role("log")
     assert log.get_attribute("aria-live") == "polite"

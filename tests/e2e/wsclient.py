@@ -36,6 +36,7 @@ EVENT_FIELDS = """
   ... on MessageDelta { messageId offset text }
   ... on MessageCompleted { message { id role content status errorCode error } }
   ... on MessageFailed { message { id role content status errorCode error } code error }
+  ... on ConversationDeleted { conversationId }
 """
 
 CHAT = f"""
@@ -365,6 +366,16 @@ mutation Stop($input: StopGenerationInput!) {
 }
 """
 
+DELETE_CONVERSATION = """
+mutation Delete($input: DeleteConversationInput!) {
+  deleteConversation(input: $input) {
+    __typename
+    ... on Conversation { id }
+    ... on OperationInfo { messages { message code } }
+  }
+}
+"""
+
 CONVERSATION_MESSAGES = """
 query Messages($id: ID!) {
   conversation(id: $id) {
@@ -405,6 +416,13 @@ async def stop_generation(http: GraphQLHTTP, message_id: str, chat_token: str) -
         STOP_GENERATION, {"input": {"messageId": message_id}}, chat_token=chat_token
     )
     return data["stopGeneration"]
+
+
+async def delete_conversation(http: GraphQLHTTP, conversation_id: str, chat_token: str) -> dict:
+    data = await http.data(
+        DELETE_CONVERSATION, {"input": {"id": conversation_id}}, chat_token=chat_token
+    )
+    return data["deleteConversation"]
 
 
 async def conversation_messages(

@@ -51,6 +51,7 @@
     ... on MessageDelta { messageId offset text }
     ... on MessageCompleted { message { ${MESSAGE} } }
     ... on MessageFailed { message { ${MESSAGE} } code error }
+    ... on ConversationDeleted { conversationId }
   }
 }`;
 
@@ -404,6 +405,10 @@
         if (wasActive && event.message.role === "ASSISTANT") announceEnd(event);
         break;
       }
+      case "ConversationDeleted": // the last event: the server ends the stream after it
+        reset();
+        showError("This conversation was deleted: your next message starts a new one.");
+        break;
       default:
         break;
     }
