@@ -278,3 +278,18 @@ async def test_unexpected_errors_are_masked_over_the_socket(protocol, monkeypatc
     [error] = result["payload"]["errors"]
     assert error["message"].startswith("Unexpected error (id ")
     assert "secret" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_page_size_sent_as_a_whole_float_counts_over_the_socket(protocol):
+    query = "query($n: Int) { bots(first: $n) { totalCount } }"
+    client = communicator(protocol)
+    try:
+        await init(client)
+        await client.send_to(text_data=json.dumps(start(protocol, "1", query, {"n": 1e3})))
+        error = await client.receive_json_from(timeout=5)
+    finally:
+        await client.disconnect()
+    assert error["type"] == "error"
+    payload = error["payload"][0] if protocol == TRANSPORT else error["payload"]
+    assert payload["extensions"]["code"] == "PAGE_SIZE_TOO_LARGE"
