@@ -8,8 +8,11 @@ applied to the legacy protocol too:
 - a second connection_init → 4429; a duplicate operation id → 4409 (graphql-transport-ws;
   legacy graphql-ws restarts the operation, as subscriptions-transport-ws did);
 - more than WS_MAX_SUBSCRIPTIONS operations at once → an `error` message for that id;
-- a frame above WS_MAX_MESSAGE_BYTES → 1009 (Message Too Big; a 44xx code would make the
-  graphql-ws client retry, and resend the same frame);
+- a frame above WS_MAX_MESSAGE_BYTES → 4400 with the reason "Message larger than N bytes"
+  and one WARNING log line. Not 1009 (Message Too Big): autobahn (daphne) lets an
+  application send only 1000 and 3000-4999, and failed with 1011 and a traceback per
+  frame. 4400 is one the graphql-ws client treats as fatal, so it does not reconnect and
+  resend the same frame;
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
@@ -18,6 +21,7 @@ applied to the legacy protocol too:
 
 import asyncio
 import json
+import logging
 from contextlib import suppress
 from datetime import timedelta
 
@@ -38,6 +42,8 @@ from server import metrics
 from server.origins import origin_allowed
 from server.resilient_consumer import ResilientLayerMixin
 
+logger = logging.getLogger(__name__)
+
 
 class _AnyOperationSchema:
     """The schema, with `subscribe` running any operation type (as `stream` does)."""
@@ -52,7 +58,7 @@ class _AnyOperationSchema:
         return await self._schema.stream(query, **kwargs)
 
 
-CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_MESSAGE_TOO_BIG = 4400
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
@@ -236,6 +242,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         if size > self.max_message_bytes:
             self.closed_for_size = True
             reason = f"Message larger than {self.max_message_bytes} bytes"
+            logger.warning("websocket closed: a %d-byte message; %s", size, reason.lower())
             await self.close(code=CLOSE_MESSAGE_TOO_BIG, reason=reason)
             return
         await super().receive(text_data=text_data, bytes_data=bytes_data)

@@ -125,7 +125,7 @@ async def test_operations_past_the_limit_get_an_error(protocol, settings):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_two_mib_frame_closes_1009(protocol):
+async def test_two_mib_frame_closes_4400(protocol):
     client = communicator(protocol)
     padding = {"pad": "x" * TWO_MIB}
     try:
@@ -136,7 +136,7 @@ async def test_two_mib_frame_closes_1009(protocol):
         await client.disconnect()
     assert close == {
         "type": "websocket.close",
-        "code": 1009,
+        "code": 4400,
         "reason": "Message larger than 65536 bytes",
     }
 
