@@ -15,6 +15,11 @@ applied to the legacy protocol too:
   resend the same frame;
 - a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
+- more than WS_MAX_SOCKETS_PER_IP sockets from one client address (server/ratelimit.py
+  `client_ip`), or more than WS_MAX_SOCKETS_PER_CHAT_TOKEN with one `chatToken` in
+  connection_init → 4013 ("try again later", like 1013, which daphne cannot send: the
+  graphql-ws client retries it with backoff, and a slot frees when a socket closes);
+  counted per process (server/socket_slots.py says why);
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
@@ -40,7 +45,9 @@ from accounts.authentication import AuthenticationFailed, user_from_authorizatio
 from schema.context import Context
 from server import metrics
 from server.origins import origin_allowed
+from server.ratelimit import client_ip
 from server.resilient_consumer import ResilientLayerMixin
+from server.socket_slots import SocketSlots
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,7 @@ CLOSE_MESSAGE_TOO_BIG = 4400
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
+CLOSE_TOO_MANY_SOCKETS = 4013
 
 
 def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...]) -> str | None:
@@ -112,6 +120,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message) -> None:
+        if not self.connection_init_received and not await self.view.claim_chat_token_slot(
+            message.get("payload")
+        ):
+            return
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self.view.keep_alive and not self.keep_alive_task:
             interval = self.view.keep_alive_interval
@@ -174,6 +186,8 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
 
     async def handle_connection_init(self, message) -> None:
         payload = message.get("payload")
+        if not await self.view.claim_chat_token_slot(payload):
+            return
         if payload is not None and not isinstance(payload, dict):
             await super().handle_connection_init(message)
             return
@@ -219,17 +233,42 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         super().__init__(schema, **kwargs)
         self.max_message_bytes = max_message_bytes or settings.WS_MAX_MESSAGE_BYTES
         self.closed_for_size = False
+        self.slots = SocketSlots()
 
     async def connect(self) -> None:
         metrics.ws_connected()
         self._counted = True
+        address = client_ip(self)
+        if not self.slots.claim("address", address, settings.WS_MAX_SOCKETS_PER_IP):
+            await self._refuse(f"more than {settings.WS_MAX_SOCKETS_PER_IP} from {address}")
+            return
         await super().connect()
 
+    async def claim_chat_token_slot(self, payload: object) -> bool:
+        """Count this socket against the `chatToken` of its connection_init (valid or
+        not: the token is checked per operation); False once the socket is closed."""
+        token = payload.get("chatToken") if isinstance(payload, dict) else None
+        limit = settings.WS_MAX_SOCKETS_PER_CHAT_TOKEN
+        if not token or self.slots.claim("chat token", str(token), limit):
+            return True
+        await self._refuse(f"more than {limit} with one chat token")
+        return False
+
+    async def _refuse(self, why: str) -> None:
+        # Accepted first (with the client's subprotocol) so the client reads a close
+        # code; a refused handshake would only be an HTTP 403.
+        logger.warning("websocket refused: %s", why)
+        if self.run_task is None:
+            await self.accept(subprotocol=await self.pick_websocket_subprotocol(self))
+        await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+
     async def disconnect(self, code: int) -> None:
+        self.slots.release()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.ws_disconnected()
-        await super().disconnect(code)
+        if self.run_task is not None:
+            await super().disconnect(code)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.closed_for_size:

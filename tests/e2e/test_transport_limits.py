@@ -5,8 +5,16 @@ import asyncio
 import json
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.wsclient import PROTOCOLS, TRANSPORT_WS, GraphQLWebSocket
+from tests.e2e.wsclient import (
+    PROTOCOLS,
+    TRANSPORT_WS,
+    ConnectionRejected,
+    GraphQLWebSocket,
+    create_bot,
+    start_conversation,
+)
 
 API_INFO = "query { apiInfo { name } }"
 SEVENTY_KB = 70 * 1024
@@ -42,4 +50,52 @@ async def test_frame_within_the_limit_is_served(server):
     async with GraphQLWebSocket(server.ws_url) as ws:
         subscription = await ws.subscribe(API_INFO, {"pad": "x" * 1000})
         payload = await subscription.next(within=10)
+    assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
+
+
+@pytest.fixture(scope="module")
+def capped(servers):
+    return servers.start("capped", WS_MAX_SOCKETS_PER_IP="3", WS_MAX_SOCKETS_PER_CHAT_TOKEN="2")
+
+
+async def refused(ws: GraphQLWebSocket) -> int | None:
+    # Closed right after the handshake: the client fails sending connection_init or
+    # waiting for the ack, depending on timing.
+    with pytest.raises((ConnectionRejected, ConnectionClosed)):
+        await ws.connect()
+    return ws.socket.close_code
+
+
+async def test_sockets_per_address_are_capped_on_daphne(capped):
+    held = [GraphQLWebSocket(capped.ws_url) for _ in range(3)]
+    try:
+        for ws in held:
+            await ws.connect()
+        code = await refused(GraphQLWebSocket(capped.ws_url))
+        await held.pop().close()
+        async with GraphQLWebSocket(capped.ws_url) as again:
+            payload = await (await again.subscribe(API_INFO)).next(within=10)
+    finally:
+        for ws in held:
+            await ws.close()
+    assert code == 4013
+    assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
+
+
+async def test_sockets_per_chat_token_are_capped_on_daphne(capped, database):
+    bot_id = await create_bot(capped.http, database.owner_token, name="Capped bot")
+    _, token = await start_conversation(capped.http, bot_id)
+    params = {"chatToken": token}
+    held = [GraphQLWebSocket(capped.ws_url, params=params) for _ in range(2)]
+    try:
+        for ws in held:
+            await ws.connect()
+        code = await refused(GraphQLWebSocket(capped.ws_url, params=params))
+        await held.pop().close()
+        async with GraphQLWebSocket(capped.ws_url, params=params) as again:
+            payload = await (await again.subscribe(API_INFO)).next(within=10)
+    finally:
+        for ws in held:
+            await ws.close()
+    assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}

@@ -293,3 +293,50 @@ async def test_page_size_sent_as_a_whole_float_counts_over_the_socket(protocol):
     assert error["type"] == "error"
     payload = error["payload"][0] if protocol == TRANSPORT else error["payload"]
     assert payload["extensions"]["code"] == "PAGE_SIZE_TOO_LARGE"
+
+
+async def refused_at_connect(client) -> dict:
+    connected, _ = await client.connect()
+    assert connected
+    return await closed(client)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_sockets_per_address_are_capped_and_freed_on_close(protocol, settings):
+    settings.WS_MAX_SOCKETS_PER_IP = 2
+    held = [communicator(protocol), communicator(protocol)]
+    extra = communicator(protocol)
+    later = communicator(protocol)
+    try:
+        for client in held:
+            await init(client)
+        close = await refused_at_connect(extra)
+        await held.pop().disconnect()
+        await init(later)
+    finally:
+        for client in (*held, extra, later):
+            await client.disconnect()
+    assert close["code"] == 4013
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_sockets_per_chat_token_are_capped_and_freed_on_close(protocol, settings):
+    settings.WS_MAX_SOCKETS_PER_CHAT_TOKEN = 2
+    _, token = await conversation()
+    _, other_token = await conversation()
+    held = [communicator(protocol), communicator(protocol)]
+    extra, other, later = communicator(protocol), communicator(protocol), communicator(protocol)
+    try:
+        for client in held:
+            await init(client, {"chatToken": token})
+        connected, _ = await extra.connect()
+        assert connected
+        await extra.send_json_to({"type": "connection_init", "payload": {"chatToken": token}})
+        close = await closed(extra)
+        await init(other, {"chatToken": other_token})
+        await held.pop().disconnect()
+        await init(later, {"chatToken": token})
+    finally:
+        for client in (*held, extra, other, later):
+            await client.disconnect()
+    assert close["code"] == 4013
