@@ -99,3 +99,10 @@ async def test_sockets_per_chat_token_are_capped_on_daphne(capped, database):
             await ws.close()
     assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
+
+
+async def test_any_host_setting_admits_browser_origins_on_daphne(servers):
+    any_host = servers.start("any-host", ALLOWED_HOSTS="*")
+    async with GraphQLWebSocket(any_host.ws_url, origin="https://chat.example.net") as ws:
+        payload = await (await ws.subscribe(API_INFO)).next(within=10)
+    assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
