@@ -13,7 +13,7 @@ from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
 from schema.extensions import (
     DocumentLimits,
-    DomainErrorCodes,
+    ErrorCodes,
     HideSuggestions,
     MaskUnexpectedErrors,
     QueryLimits,
@@ -39,7 +39,7 @@ schema = strawberry.Schema(
     extensions=[
         MetricsExtension,
         MaskUnexpectedErrors,
-        DomainErrorCodes,
+        ErrorCodes,
         HideSuggestions,
         DocumentLimits,
         QueryLimits,

@@ -1,6 +1,6 @@
 """Property-based fuzz of the mutation inputs over HTTP (Django test client, every
 middleware): whatever the input, never a 500, never an internal error's text, and
-every error (GraphQL error or OperationInfo message) says something.
+every error (GraphQL error or OperationInfo message) says something, with a code.
 
 Strings, numbers, IDs and JSON content come from hypothesis, including values of the
 wrong type, forged global IDs (other types, huge or negative primary keys) and
@@ -120,6 +120,7 @@ def check(response) -> dict:
         assert isinstance(message, str) and message.strip(), error
         assert MASKED.match(message) or not INTERNALS.search(message), error
         assert "traceback" not in json.dumps(error.get("extensions") or {}).lower(), error
+        assert (error.get("extensions") or {}).get("code"), error
     for payload in (body.get("data") or {}).values():
         for item in (payload or {}).get("messages") or []:
             assert item["message"] and not INTERNALS.search(item["message"]), item
