@@ -18,6 +18,7 @@ from schema.extensions import (
     MaskUnexpectedErrors,
     QueryLimits,
 )
+from schema.input_checks import StorableInput
 from schema.system import SystemQuery
 from server.metrics import MetricsExtension
 
@@ -43,6 +44,7 @@ schema = strawberry.Schema(
         HideSuggestions,
         DocumentLimits,
         QueryLimits,
+        StorableInput,
         DjangoOptimizerExtension,
     ],
     config=StrawberryConfig(
