@@ -14,9 +14,12 @@ TOKEN_PREFIX = "bst_"
 def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
     """Create a token for `user`; the raw value is returned once and never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
+    token = ApiToken(
         user=user, name=name.strip() or "token", prefix=raw[:12], digest=token_digest(raw)
     )
+    # A field error (the name's max_length) instead of the database's varchar overflow.
+    token.full_clean(exclude=["user"], validate_unique=False)
+    token.save()
     return token, raw
 
 

@@ -1,4 +1,4 @@
-"""Input that no database column can store, refused before execution.
+"""Input that the database cannot store or use, refused before execution.
 
 Postgres refuses NUL in text and JSON ("a\\u0000b" was an internal error there, stored
 on SQLite); a lone UTF-16 surrogate ("\\ud800", valid in JSON, not in UTF-8) fails
@@ -8,6 +8,12 @@ the operation's variables, walked once, and the string literals of its document
 (memoised per parsed document). Each finding is a GraphQL error with
 `extensions.code` BAD_USER_INPUT, a `reason` (nul_character, lone_surrogate or
 non_finite_number) and, for a variable, the `field` path (`input.userSession`).
+
+Paging cursors (`after`/`before`) carry an offset: one past the database's integers
+(`bigint out of range`) or negative ("Negative indexing is not supported") failed
+inside the query as an internal error. A cursor whose offset is not in 0..MAX_OFFSET is
+refused here with reason `invalid_cursor`; other malformed cursors are reported by
+strawberry ("Invalid cursor", MaskUnexpectedErrors).
 """
 
 from __future__ import annotations
@@ -17,8 +23,18 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    GraphQLError,
+    StringValueNode,
+    VariableNode,
+    Visitor,
+    visit,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.relay.types import PREFIX as CURSOR_PREFIX
+from strawberry.relay.utils import from_base64
 
 from schema.limits import LruCache
 
@@ -30,6 +46,9 @@ MESSAGES = {
     "lone_surrogate": "contains a lone UTF-16 surrogate, which is not valid Unicode",
     "non_finite_number": "is NaN or Infinity, which is not a number JSON can carry",
 }
+CURSOR_ARGUMENTS = frozenset({"after", "before"})
+# No list is paged that far; the database's integers end at 2**63.
+MAX_OFFSET = 2**31 - 1
 
 
 def _text_reason(text: str) -> str | None:
@@ -76,9 +95,13 @@ def variable_errors(variables: Mapping[str, Any] | None) -> list[GraphQLError]:
 
 
 class _Literals(Visitor):
+    """What a document says itself: unstorable string literals, and its cursor
+    arguments (checked per request: their values may be variables)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[GraphQLError] = []
+        self.cursors: list[ArgumentNode] = []
 
     def enter_string_value(self, node: StringValueNode, *_args) -> None:
         reason = _text_reason(node.value)
@@ -86,19 +109,58 @@ class _Literals(Visitor):
             message = f"A string in the document {MESSAGES[reason]}."
             self.errors.append(_error(message, reason, node=node))
 
+    def enter_argument(self, node: ArgumentNode, *_args) -> None:
+        if node.name.value in CURSOR_ARGUMENTS:
+            self.cursors.append(node)
 
-def literal_errors(document: DocumentNode) -> list[GraphQLError]:
-    cached = _LITERALS.get(document)
+
+def _document(document: DocumentNode) -> tuple[tuple[GraphQLError, ...], tuple[ArgumentNode, ...]]:
+    cached = _DOCUMENTS.get(document)
     if cached is None:
         visitor = _Literals()
         visit(document, visitor)
-        cached = tuple(visitor.errors)
-        _LITERALS.put(document, cached)
+        cached = (tuple(visitor.errors), tuple(visitor.cursors))
+        _DOCUMENTS.put(document, cached)
+    return cached
+
+
+def literal_errors(document: DocumentNode) -> list[GraphQLError]:
     # Later extensions edit errors in place: hand out copies.
-    return [GraphQLError(e.message, e.nodes, extensions=dict(e.extensions)) for e in cached]
+    return [
+        GraphQLError(e.message, e.nodes, extensions=dict(e.extensions))
+        for e in _document(document)[0]
+    ]
 
 
-_LITERALS = LruCache(512)
+def _offset_in_range(cursor: str) -> bool:
+    try:
+        kind, offset = from_base64(cursor)
+    except ValueError:
+        return True  # not a cursor at all: strawberry says "Invalid cursor"
+    if kind != CURSOR_PREFIX:
+        return True
+    offset = offset.strip()
+    return len(offset) <= len(str(MAX_OFFSET)) and offset.isdigit() and int(offset) <= MAX_OFFSET
+
+
+def cursor_errors(
+    document: DocumentNode, variables: Mapping[str, Any] | None
+) -> list[GraphQLError]:
+    errors = []
+    for argument in _document(document)[1]:
+        value = argument.value
+        if isinstance(value, VariableNode):
+            cursor = (variables or {}).get(value.name.value)
+        else:
+            cursor = getattr(value, "value", None)
+        if isinstance(cursor, str) and not _offset_in_range(cursor):
+            name = argument.name.value
+            message = f"Argument '{name}' is not a cursor of this list (offset out of range)."
+            errors.append(_error(message, "invalid_cursor", field=name, node=argument))
+    return errors
+
+
+_DOCUMENTS = LruCache(512)
 
 
 class StorableInput(SchemaExtension):
@@ -108,7 +170,12 @@ class StorableInput(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            errors = literal_errors(document) + variable_errors(context.variables)
+            variables = context.variables
+            errors = [
+                *literal_errors(document),
+                *variable_errors(variables),
+                *cursor_errors(document, variables),
+            ]
             if errors:
                 context.pre_execution_errors = [*(context.pre_execution_errors or ()), *errors]
         yield
