@@ -58,7 +58,7 @@ def _text_reason(text: str) -> str | None:
     return "nul_character" if found.group() == "\x00" else "lone_surrogate"
 
 
-def _findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(path, reason) for each unstorable part of a JSON value, keys included."""
     if isinstance(value, str):
         if reason := _text_reason(value):
@@ -70,10 +70,10 @@ def _findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
         for key, item in value.items():
             if isinstance(key, str) and (reason := _text_reason(key)):
                 yield path, reason
-            yield from _findings(item, f"{path}.{key}")
+            yield from findings(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _findings(item, f"{path}.{index}")
+            yield from findings(item, f"{path}.{index}")
 
 
 def _error(message: str, reason: str, *, field: str | None = None, node=None) -> GraphQLError:
@@ -86,7 +86,7 @@ def _error(message: str, reason: str, *, field: str | None = None, node=None) ->
 def variable_errors(variables: Mapping[str, Any] | None) -> list[GraphQLError]:
     errors = []
     for name, value in (variables or {}).items():
-        for path, reason in _findings(value, str(name)):
+        for path, reason in findings(value, str(name)):
             message = f"Variable '${name}' at '{path}' {MESSAGES[reason]}."
             errors.append(_error(message, reason, field=path))
             if len(errors) >= MAX_FINDINGS:

@@ -340,3 +340,24 @@ async def test_sockets_per_chat_token_are_capped_and_freed_on_close(protocol, se
         for client in (*held, extra, other, later):
             await client.disconnect()
     assert close["code"] == 4013
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("params", [{"chatToken": "\ud800"}, {"authToken": "a\x00b"}])
+async def test_unstorable_text_in_connection_init_is_malformed(protocol, params):
+    client = communicator(protocol)
+    try:
+        connected, _ = await client.connect()
+        assert connected
+        await client.send_json_to({"type": "connection_init", "payload": params})
+        if protocol == TRANSPORT:
+            close = await closed(client)
+        else:
+            error = await client.receive_json_from(timeout=5)
+    finally:
+        await client.disconnect()
+    if protocol == TRANSPORT:
+        assert close["code"] == 4400
+    else:
+        assert error["type"] == "error"
+        assert error["payload"]["message"].startswith("connection_init `payload.")
