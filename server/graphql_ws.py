@@ -20,7 +20,7 @@ applied to the legacy protocol too:
   `client_ip`), or more than WS_MAX_SOCKETS_PER_CHAT_TOKEN with one `chatToken` in
   connection_init → 4013 ("try again later", like 1013, which daphne cannot send: the
   graphql-ws client retries it with backoff, and a slot frees when a socket closes);
-  counted per process (server/socket_slots.py says why);
+  counted in Redis across processes when REDIS_URL is set (server/socket_slots.py);
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
@@ -246,7 +246,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         metrics.ws_connected()
         self._counted = True
         address = client_ip(self)
-        if not self.slots.claim("address", address, settings.WS_MAX_SOCKETS_PER_IP):
+        if not await self.slots.claim("address", address, settings.WS_MAX_SOCKETS_PER_IP):
             await self._refuse(f"more than {settings.WS_MAX_SOCKETS_PER_IP} from {address}")
             return
         await super().connect()
@@ -256,7 +256,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         not: the token is checked per operation); False once the socket is closed."""
         token = payload.get("chatToken") if isinstance(payload, dict) else None
         limit = settings.WS_MAX_SOCKETS_PER_CHAT_TOKEN
-        if not token or self.slots.claim("chat token", str(token), limit):
+        if not token or await self.slots.claim("chat token", str(token), limit):
             return True
         await self._refuse(f"more than {limit} with one chat token")
         return False
@@ -270,7 +270,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         await self.close(code=CLOSE_TOO_MANY_SOCKETS)
 
     async def disconnect(self, code: int) -> None:
-        self.slots.release()
+        await self.slots.release()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.ws_disconnected()

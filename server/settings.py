@@ -272,9 +272,9 @@ WS_CONNECTION_INIT_TIMEOUT = env.float("WS_CONNECTION_INIT_TIMEOUT", default=10.
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=20)
 # A bigger frame closes the socket with 4400 (daphne cannot send 1009; its own cap is 1 MiB).
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
-# Websockets held at once per client address and per chat token, in each process
-# (server/socket_slots.py); one more closes with 4013. 0 turns a cap off. Raise the
-# address cap if many visitors share one address (an office behind NAT).
+# Websockets held at once per client address and per chat token, counted across
+# processes in Redis when REDIS_URL is set (server/socket_slots.py); one more closes with
+# 4013. 0 turns a cap off. Raise the address cap if many visitors share one address.
 WS_MAX_SOCKETS_PER_IP = env.int("WS_MAX_SOCKETS_PER_IP", default=50)
 WS_MAX_SOCKETS_PER_CHAT_TOKEN = env.int("WS_MAX_SOCKETS_PER_CHAT_TOKEN", default=5)
 # Seconds between server keep-alives after connection_ack ("ping" on graphql-transport-ws,

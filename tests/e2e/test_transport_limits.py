@@ -3,6 +3,7 @@ codes autobahn can send) and what the server logs."""
 
 import asyncio
 import json
+import os
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -105,4 +106,32 @@ async def test_any_host_setting_admits_browser_origins_on_daphne(servers):
     any_host = servers.start("any-host", ALLOWED_HOSTS="*")
     async with GraphQLWebSocket(any_host.ws_url, origin="https://chat.example.net") as ws:
         payload = await (await ws.subscribe(API_INFO)).next(within=10)
+    assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
+
+
+@pytest.fixture(scope="module")
+def shared_pair(servers):
+    """Two processes counting sockets in one Redis (REDIS_TEST_URL)."""
+    url = os.environ.get("REDIS_TEST_URL")
+    if not url:
+        pytest.skip("REDIS_TEST_URL is not set")
+    env = {"REDIS_URL": url, "WS_MAX_SOCKETS_PER_IP": "2"}
+    return servers.start("shared-A", **env), servers.start("shared-B", **env)
+
+
+@pytest.mark.redis
+async def test_socket_cap_is_shared_by_processes_through_redis(shared_pair):
+    a, b = shared_pair
+    held = [GraphQLWebSocket(a.ws_url), GraphQLWebSocket(b.ws_url)]
+    try:
+        for ws in held:
+            await ws.connect()
+        code = await refused(GraphQLWebSocket(a.ws_url))
+        await held.pop().close()  # B's socket frees the slot for A
+        async with GraphQLWebSocket(a.ws_url) as again:
+            payload = await (await again.subscribe(API_INFO)).next(within=10)
+    finally:
+        for ws in held:
+            await ws.close()
+    assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}

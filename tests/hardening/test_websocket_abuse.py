@@ -10,6 +10,7 @@ from strawberry.relay import to_base64
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import schema.system
+import server.socket_slots
 from server.asgi import application
 from tests.asgi_client import start_conversation
 from tests.factories import BotFactory
@@ -361,3 +362,20 @@ async def test_unstorable_text_in_connection_init_is_malformed(protocol, params)
     else:
         assert error["type"] == "error"
         assert error["payload"]["message"].startswith("connection_init `payload.")
+
+
+async def test_socket_cap_falls_back_to_the_process_count_without_redis(
+    settings, caplog, monkeypatch
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    monkeypatch.setattr(server.socket_slots, "_last_warning", 0.0)
+    settings.WS_MAX_SOCKETS_PER_IP = 1
+    held, extra = communicator(), communicator()
+    try:
+        await init(held)
+        close = await refused_at_connect(extra)
+    finally:
+        await held.disconnect()
+        await extra.disconnect()
+    assert close["code"] == 4013
+    assert "websocket slots: Redis unreachable" in caplog.text
