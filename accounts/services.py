@@ -26,7 +26,7 @@ def api_token_create(
             {"expires_at": ValidationError("The expiry must be in the future.", code="in_past")}
         )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
+    token = ApiToken(
         user=user,
         name=name.strip() or "token",
         prefix=raw[:12],
@@ -34,6 +34,9 @@ def api_token_create(
         scope=scope,
         expires_at=expires_at,
     )
+    # A field error (the name's max_length) instead of the database's varchar overflow.
+    token.full_clean(exclude=["user"], validate_unique=False)
+    token.save()
     return token, raw
 
 

@@ -239,6 +239,8 @@ SERVER_ENV = {
     "OPENAI_API_KEY": "sk-bench",
     "OPENAI_MAX_RETRIES": "0",
     "RATE_LIMITS_ENABLED": "0",
+    # Benches open up to a thousand sockets from loopback.
+    "WS_MAX_SOCKETS_PER_IP": "0",
 }
 
 

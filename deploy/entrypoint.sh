@@ -33,7 +33,13 @@ fi
 #                                  it and is not cut short.
 #   --access-log /dev/null         the app writes its own JSON access log (ACCESS_LOG)
 #                                  with request ids; daphne's is plain text.
-# No --http-timeout: it would cut streamed HTTP responses; nginx bounds HTTP requests.
+#   --http-timeout 60              an HTTP request whose response has not finished 60 s
+#                                  after its body arrived gets 503 (the API streams
+#                                  nothing over HTTP: replies stream on websockets).
+#                                  It starts once the body is in: a body shorter than
+#                                  its Content-Length is dropped by Twisted's 60 s idle
+#                                  timeout, and behind nginx never reaches daphne
+#                                  (client_body_timeout, deploy/nginx.conf).
 exec daphne \
     --bind "${BIND_HOST:-0.0.0.0}" \
     --port "${PORT:-8000}" \
@@ -42,5 +48,6 @@ exec daphne \
     --ping-interval 20 \
     --ping-timeout 30 \
     --application-close-timeout 10 \
+    --http-timeout 60 \
     --access-log /dev/null \
     server.asgi:application

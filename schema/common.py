@@ -11,18 +11,38 @@ from strawberry_django.relay.utils import resolve_model_node
 from strawberry_django.resolvers import django_resolver
 from strawberry_django.utils.typing import get_django_definition
 
+# The range of the integer primary keys (Postgres bigint; SQLite INTEGER).
+_PK_RANGE = range(-(2**63), 2**63)
+# Digits of the longest key, with a sign: longer text is refused before int() reads it
+# (Python refuses 4300 digits and more with a ValueError, and converting is quadratic).
+_PK_MAX_CHARS = 20
+
+
+def parse_pk(value: object) -> int | None:
+    """An integer primary key from text, or None when no row can have it: not an
+    integer, or outside the key's range (which the database would refuse)."""
+    text = str(value).strip()
+    if len(text) > _PK_MAX_CHARS:
+        return None
+    try:
+        pk = int(text)
+    except ValueError:
+        return None
+    return pk if pk in _PK_RANGE else None
+
 
 def pk_from_global_id(value: relay.GlobalID | str, type_name: str, *, field: str = "id") -> int:
     """Decode a global ID of `type_name` into a primary key, or raise a field error."""
     try:
         gid = value if isinstance(value, relay.GlobalID) else relay.GlobalID.from_id(value)
-        if gid.type_name != type_name:
-            raise ValueError
-        return int(gid.node_id)
-    except (ValueError, TypeError) as exc:
+        pk = parse_pk(gid.node_id) if gid.type_name == type_name else None
+    except (ValueError, TypeError):
+        pk = None
+    if pk is None:
         raise ValidationError(
             {field: ValidationError(f"Expected the ID of a {type_name}.", code="invalid_id")}
-        ) from exc
+        )
+    return pk
 
 
 def input_data(obj: Any, *, renames: dict[str, str] | None = None) -> dict[str, Any]:
@@ -58,10 +78,6 @@ class ModelNode(relay.Node):
         return django_resolver(resolve_model_node)(cls, node_id, info=info, required=required)
 
 
-# The range of the integer primary keys (Postgres bigint; SQLite INTEGER).
-_PK_RANGE = range(-(2**63), 2**63)
-
-
 def _checked_node_id(cls, node_id, info) -> str | None:
     """The node id to look up, or None when no object can have it.
 
@@ -81,11 +97,8 @@ def _checked_node_id(cls, node_id, info) -> str | None:
         )
     if isinstance(node_id, relay.GlobalID):
         node_id = node_id.node_id
-    try:
-        pk = int(str(node_id).strip())
-    except ValueError:
-        return None
-    return str(pk) if pk in _PK_RANGE else None
+    pk = parse_pk(node_id)
+    return None if pk is None else str(pk)
 
 
 class ScopedNode(ModelNode):

@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from graphql import DocumentNode, GraphQLError, parse
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
+from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.schema import validate_document
 from strawberry.types import StreamExecutionResult
 from strawberry.types.graphql import OperationType
@@ -223,6 +224,8 @@ class QueryLimits(SchemaExtension):
             if _VALID_DOCUMENTS.get(key) is None:
                 invalid = validate_document(schema, document, rules)
                 if invalid:
+                    for error in invalid:
+                        error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
                     errors += invalid
                 else:
                     _VALID_DOCUMENTS.put(key, True)
@@ -255,25 +258,45 @@ class TokenScope(SchemaExtension):
         yield
 
 
-class DomainErrorCodes(SchemaExtension):
-    """Give domain errors raised outside mutations (e.g. a read by an anonymous caller)
-    the same `extensions.code` the mutations' errors carry: UNAUTHENTICATED, NOT_FOUND…"""
+class ErrorCodes(SchemaExtension):
+    """Every error reaches the client with an `extensions.code`.
+
+    - Domain errors raised outside mutations (e.g. a read by an anonymous caller): the
+      code the mutations' errors carry (UNAUTHENTICATED, NOT_FOUND…).
+    - A malformed global ID (`step(id: "")`): INVALID_ID, like other bad IDs.
+    - graphql-core's own errors: GRAPHQL_PARSE_FAILED (syntax),
+      GRAPHQL_VALIDATION_FAILED (tagged by QueryLimits, which runs the rules), and
+      BAD_USER_INPUT for the rest (variable and argument values that do not coerce).
+    Masked errors and the limits' errors carry their own codes already.
+    """
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or isinstance(result, StreamExecutionResult):
-            return
-        for error in result.errors or ():
-            original = error.original_error
-            if error.extensions or not isinstance(original, DOMAIN_ERRORS):
-                continue
-            code = getattr(original, "code", None)
-            if not code:
-                code = "forbidden" if isinstance(original, PermissionDenied) else "not_found"
-                if isinstance(original, ValidationError):
-                    code = "invalid"
-            error.extensions = {"code": code.upper()}
+        _add_codes(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        _add_codes(result)
+        yield
 
 
-DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)
+def _add_codes(result: object) -> None:
+    for error in _errors_of(result):
+        # Unexpected errors get theirs from MaskUnexpectedErrors, which runs next.
+        if is_expected(error) and not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": _code_of(error)}
+
+
+def _code_of(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, GlobalIDValueError):
+        return "INVALID_ID"
+    if isinstance(original, DOMAIN_ERRORS):
+        code = getattr(original, "code", None)
+        if not code:
+            code = "forbidden" if isinstance(original, PermissionDenied) else "not_found"
+            if isinstance(original, ValidationError):
+                code = "invalid"
+        return code.upper()
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    return "BAD_USER_INPUT"

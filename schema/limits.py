@@ -16,10 +16,12 @@ the spec's NoFragmentCyclesRule), and reports:
   connection without `first`/`last` counts as `default_page_size` items.
 
 It runs per request with that request's variable values, so `first: $n` counts as the
-value sent, else as the variable's default. Not a graphql-core validation rule: the
+value sent (as graphql-core coerces it for an Int: `100.0` and `1e2` are 100), else as
+the variable's default. Not a graphql-core validation rule: the
 standard rules' verdict on a document is cached (schema/extensions.py `QueryLimits`), and
 this one depends on the variables. Its own result is cached per (document, limits,
-integer variables): a client repeating an operation costs a dictionary lookup.
+variables that coerce to an Int): a client repeating an operation costs a dictionary
+lookup.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInt,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -215,11 +218,7 @@ class _Analyzer:
         if isinstance(value, IntValueNode):
             return int(value.value)
         if isinstance(value, VariableNode):
-            sent = self.variables.get(value.name.value)
-            if isinstance(sent, float) and sent.is_integer():
-                sent = int(sent)
-            if isinstance(sent, int) and not isinstance(sent, bool):
-                return sent
+            return self.variables.get(value.name.value)
         return None
 
     def report_page(self, node: FieldNode, argument: str, value: int) -> None:
@@ -275,16 +274,20 @@ class _Analyzer:
 
 
 def _integer_variables(variables: Any) -> tuple[tuple[str, int], ...]:
-    """The variables that can count as page sizes: the part of the cache key they decide."""
+    """The variables that can count as page sizes, coerced as graphql-core will coerce
+    them for an Int (a whole float such as `100.0` or `1e2` is the int 100; anything
+    else fails coercion and runs nowhere): the part of the cache key they decide."""
     if not isinstance(variables, Mapping):
         return ()
-    return tuple(
-        sorted(
-            (name, value)
-            for name, value in variables.items()
-            if isinstance(name, str) and type(value) is int
-        )
-    )
+    coerced = []
+    for name, value in variables.items():
+        if not isinstance(name, str) or not isinstance(value, int | float):
+            continue
+        try:
+            coerced.append((name, GraphQLInt.parse_value(value)))
+        except GraphQLError:
+            continue
+    return tuple(sorted(coerced))
 
 
 def limit_errors(

@@ -13,12 +13,13 @@ from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
 from schema.extensions import (
     DocumentLimits,
-    DomainErrorCodes,
+    ErrorCodes,
     HideSuggestions,
     MaskUnexpectedErrors,
     QueryLimits,
     TokenScope,
 )
+from schema.input_checks import StorableInput
 from schema.system import SystemQuery
 from server.metrics import MetricsExtension
 
@@ -40,11 +41,12 @@ schema = strawberry.Schema(
     extensions=[
         MetricsExtension,
         MaskUnexpectedErrors,
-        DomainErrorCodes,
+        ErrorCodes,
         HideSuggestions,
         DocumentLimits,
         QueryLimits,
         TokenScope,
+        StorableInput,
         DjangoOptimizerExtension,
     ],
     config=StrawberryConfig(

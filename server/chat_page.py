@@ -15,7 +15,7 @@ from django.urls import reverse
 from strawberry import relay
 
 from bots.models import Bot
-from schema.common import pk_from_global_id
+from schema.common import parse_pk, pk_from_global_id
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ async def public_bots() -> list[ChatBot]:
 def _bot_pk(reference: str) -> int | None:
     """A bot's primary key from its global ID ("Qm90OjE=") or its plain pk ("1")."""
     if reference.isascii() and reference.isdecimal():
-        return int(reference)
+        return parse_pk(reference)
     try:
         return pk_from_global_id(reference, "Bot")
     except ValidationError:

@@ -13,7 +13,8 @@ Strawberry does (GET queries, JSON bodies, batching off):
 - With graphql-response+json, a request error (unparseable or invalid document, variable
   coercion, limits: no data) is 400 without a `data` entry; with application/json it
   stays 200 with `data: null`, as legacy clients expect.
-- POST bodies must be `application/json` (UTF-8) → else 415; larger than
+- POST bodies must be `application/json` in UTF-8 (a UTF-16 body too) → else 415;
+  NaN/Infinity (not JSON, though Python reads them) → 400; larger than
   GRAPHQL_MAX_QUERY_BYTES → 413; a JSON array (a batch) or a non-object → 400.
 - A mutation over GET → 405 with `Allow: POST`.
 - Errors of the transport itself come back as JSON `{"errors": [{"message", "extensions":
@@ -100,6 +101,14 @@ def negotiate(accept: str | None) -> str | None:
         if quality > 0:
             ranked.append((-quality, index, media_type))
     return min(ranked)[2] if ranked else None
+
+
+UTF8_ONLY = f"The request body is not UTF-8: send the operation as {JSON} (UTF-8)."
+
+
+def _refuse_non_finite(constant: str):
+    # Python's json reads NaN and Infinity, which are not JSON and no column can store.
+    raise HTTPException(400, f"{constant} is not a JSON number: send finite numbers (or null).")
 
 
 def _is_request_error(result) -> bool:
@@ -202,8 +211,14 @@ class GraphQLView(AsyncGraphQLView):
         return response
 
     def decode_json(self, data: str | bytes) -> object:
+        if isinstance(data, bytes):
+            # json.loads would guess UTF-16 and UTF-32 from the bytes; the API is UTF-8.
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise HTTPException(415, UTF8_ONLY) from exc
         try:
-            return super().decode_json(data)
+            return json.loads(data, parse_constant=_refuse_non_finite)
         except RecursionError as exc:
             # "[[[[…" a few thousand deep exhausts the decoder's recursion: a bad body.
             raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc

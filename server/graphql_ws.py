@@ -8,15 +8,24 @@ applied to the legacy protocol too:
 - a second connection_init → 4429; a duplicate operation id → 4409 (graphql-transport-ws;
   legacy graphql-ws restarts the operation, as subscriptions-transport-ws did);
 - more than WS_MAX_SUBSCRIPTIONS operations at once → an `error` message for that id;
-- a frame above WS_MAX_MESSAGE_BYTES → 1009 (Message Too Big; a 44xx code would make the
-  graphql-ws client retry, and resend the same frame);
-- a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
+- a frame above WS_MAX_MESSAGE_BYTES → 4400 with the reason "Message larger than N bytes"
+  and one WARNING log line. Not 1009 (Message Too Big): autobahn (daphne) lets an
+  application send only 1000 and 3000-4999, and failed with 1011 and a traceback per
+  frame. 4400 is one the graphql-ws client treats as fatal, so it does not reconnect and
+  resend the same frame;
+- a malformed message (not an object, no string id, no query, a connection_init payload
+  holding NUL, a lone surrogate or NaN) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
   too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py); the
   database unreachable while authenticating → 1011;
 - the credential a socket authenticated with (API token, session cookie, Basic) is
   checked again every WS_AUTH_RECHECK_INTERVAL seconds: once it would no longer
   authenticate (token revoked, logout, password changed, user deactivated) → 4403;
+- more than WS_MAX_SOCKETS_PER_IP sockets from one client address (server/ratelimit.py
+  `client_ip`), or more than WS_MAX_SOCKETS_PER_CHAT_TOKEN with one `chatToken` in
+  connection_init → 4013 ("try again later", like 1013, which daphne cannot send: the
+  graphql-ws client retries it with backoff, and a slot frees when a socket closes);
+  counted in Redis across processes when REDIS_URL is set (server/socket_slots.py);
 - keep-alive every WS_KEEPALIVE_INTERVAL seconds after the ack: `ping` (clients answer
   `pong`) on graphql-transport-ws, `ka` on legacy graphql-ws.
 """
@@ -48,9 +57,12 @@ from accounts.authentication import (
 from accounts.backends import storable
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
+from schema.input_checks import MESSAGES, findings
 from server import metrics
 from server.origins import origin_allowed
+from server.ratelimit import client_ip
 from server.resilient_consumer import ResilientLayerMixin
+from server.socket_slots import SocketSlots
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +80,13 @@ class _AnyOperationSchema:
         return await self._schema.stream(query, **kwargs)
 
 
-CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_MESSAGE_TOO_BIG = 4400
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
 CLOSE_RATE_LIMITED = 4429
+CLOSE_TOO_MANY_SOCKETS = 4013
 
 
 class CloseConnection(Exception):
@@ -91,6 +104,11 @@ def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...
     protocol's operation messages (subscribe/complete, or start/stop)."""
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return "A message must be a JSON object with a string `type`."
+    if message["type"] == "connection_init":
+        # Its tokens are hashed and looked up: NUL or a lone surrogate failed there.
+        for path, reason in findings(message.get("payload"), "payload"):
+            return f"connection_init `{path}` {MESSAGES[reason]}."
+        return None
     if message["type"] not in (start, stop):
         return None
     operation_id = message.get("id")
@@ -134,6 +152,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message) -> None:
+        if not self.connection_init_received and not await self.view.claim_chat_token_slot(
+            message.get("payload")
+        ):
+            return
         try:
             await super().handle_connection_init(message)
         except CloseConnection as exc:
@@ -200,6 +222,8 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
 
     async def handle_connection_init(self, message) -> None:
         payload = message.get("payload")
+        if not await self.view.claim_chat_token_slot(payload):
+            return
         if payload is not None and not isinstance(payload, dict):
             await super().handle_connection_init(message)
             return
@@ -252,19 +276,44 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         self.max_message_bytes = max_message_bytes or settings.WS_MAX_MESSAGE_BYTES
         self.closed_for_size = False
         self.credential_task: asyncio.Task | None = None
+        self.slots = SocketSlots()
 
     async def connect(self) -> None:
         metrics.ws_connected()
         self._counted = True
+        address = client_ip(self)
+        if not await self.slots.claim("address", address, settings.WS_MAX_SOCKETS_PER_IP):
+            await self._refuse(f"more than {settings.WS_MAX_SOCKETS_PER_IP} from {address}")
+            return
         await super().connect()
+
+    async def claim_chat_token_slot(self, payload: object) -> bool:
+        """Count this socket against the `chatToken` of its connection_init (valid or
+        not: the token is checked per operation); False once the socket is closed."""
+        token = payload.get("chatToken") if isinstance(payload, dict) else None
+        limit = settings.WS_MAX_SOCKETS_PER_CHAT_TOKEN
+        if not token or await self.slots.claim("chat token", str(token), limit):
+            return True
+        await self._refuse(f"more than {limit} with one chat token")
+        return False
+
+    async def _refuse(self, why: str) -> None:
+        # Accepted first (with the client's subprotocol) so the client reads a close
+        # code; a refused handshake would only be an HTTP 403.
+        logger.warning("websocket refused: %s", why)
+        if self.run_task is None:
+            await self.accept(subprotocol=await self.pick_websocket_subprotocol(self))
+        await self.close(code=CLOSE_TOO_MANY_SOCKETS)
 
     async def disconnect(self, code: int) -> None:
         if self.credential_task:
             self.credential_task.cancel()
+        await self.slots.release()
         if getattr(self, "_counted", False):
             self._counted = False
             metrics.ws_disconnected()
-        await super().disconnect(code)
+        if self.run_task is not None:
+            await super().disconnect(code)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.closed_for_size:
@@ -277,6 +326,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
         if size > self.max_message_bytes:
             self.closed_for_size = True
             reason = f"Message larger than {self.max_message_bytes} bytes"
+            logger.warning("websocket closed: a %d-byte message; %s", size, reason.lower())
             await self.close(code=CLOSE_MESSAGE_TOO_BIG, reason=reason)
             return
         await super().receive(text_data=text_data, bytes_data=bytes_data)

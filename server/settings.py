@@ -314,8 +314,13 @@ GRAPHQL_FIELD_SUGGESTIONS = env.bool("GRAPHQL_FIELD_SUGGESTIONS", default=DEBUG)
 WS_CONNECTION_INIT_TIMEOUT = env.float("WS_CONNECTION_INIT_TIMEOUT", default=10.0)
 # Operations running at once on one socket; one more gets an error message.
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=20)
-# A bigger frame closes the socket with 1009 (Message Too Big; daphne's own cap is 1 MiB).
+# A bigger frame closes the socket with 4400 (daphne cannot send 1009; its own cap is 1 MiB).
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
+# Websockets held at once per client address and per chat token, counted across
+# processes in Redis when REDIS_URL is set (server/socket_slots.py); one more closes with
+# 4013. 0 turns a cap off. Raise the address cap if many visitors share one address.
+WS_MAX_SOCKETS_PER_IP = env.int("WS_MAX_SOCKETS_PER_IP", default=50)
+WS_MAX_SOCKETS_PER_CHAT_TOKEN = env.int("WS_MAX_SOCKETS_PER_CHAT_TOKEN", default=5)
 # Seconds between server keep-alives after connection_ack ("ping" on graphql-transport-ws,
 # "ka" on legacy graphql-ws); 0 turns them off.
 WS_KEEPALIVE_INTERVAL = env.float("WS_KEEPALIVE_INTERVAL", default=15.0)

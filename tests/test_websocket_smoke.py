@@ -103,6 +103,42 @@ async def test_cors_allowed_origin_is_accepted(settings):
     assert connected
 
 
+@pytest.mark.parametrize(
+    ("allowed_hosts", "origin"),
+    [
+        (["*"], "https://any.example"),
+        ([".example.org"], "https://chat.example.org"),
+        ([".example.org"], "https://example.org:8443"),
+    ],
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_origin_matching_allowed_hosts_patterns_is_served(
+    settings, protocol, allowed_hosts, origin
+):
+    # ALLOWED_HOSTS=* is Django's "any host": browsers' sockets were all refused.
+    settings.ALLOWED_HOSTS = allowed_hosts
+    client = communicator(protocol, origin=origin)
+    try:
+        connected, _ = await client.connect()
+        assert connected
+        await client.send_json_to({"type": "connection_init"})
+        ack = await client.receive_json_from(timeout=5)
+    finally:
+        await client.disconnect()
+    assert ack == {"type": "connection_ack"}
+
+
+@pytest.mark.parametrize("origin", ["https://example.org.evil.example", "null"])
+async def test_origin_outside_the_allowed_domain_is_rejected(settings, origin):
+    settings.ALLOWED_HOSTS = [".example.org"]
+    client = communicator(origin=origin)
+    try:
+        connected, _ = await client.connect()
+    finally:
+        await client.disconnect()
+    assert not connected
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_api_token_in_connection_init_authenticates(protocol):
     user = await sync_to_async(UserFactory)(username="socket-owner")

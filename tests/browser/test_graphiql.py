@@ -48,12 +48,26 @@ class GraphiQL:
 
     def open(self, query: str, headers: dict | None = None) -> GraphiQL:
         # `q`, as Strawberry's page: a GET with `?query=` would run instead of opening GraphiQL.
-        url = f"/graphql?q={quote(query)}"
-        if headers:
-            url += f"&headers={quote(json.dumps(headers))}"
-        self.page.goto(url)
+        self.page.goto(f"/graphql?q={quote(query)}")
         self.page.locator(".graphiql-query-editor .CodeMirror").wait_for()
+        if headers:
+            self.type_headers(json.dumps(headers))
         return self
+
+    def headers_editor(self):
+        """The Headers tab's editor (opened), where credentials are typed."""
+        self.page.get_by_role("button", name="Headers", exact=True).click()
+        editor = self.page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden)")
+        return editor.locator(".CodeMirror")
+
+    def type_headers(self, text: str) -> None:
+        self.headers_editor().click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.insert_text(text)
+
+    def headers_text(self) -> str:
+        editor = self.headers_editor()
+        return editor.evaluate("cm => cm.CodeMirror.getValue()")
 
     def type_query(self, query: str) -> None:
         """Replace the editor's text by typing it (insert_text: no bracket auto-closing)."""
@@ -155,6 +169,21 @@ def test_graphiql_bearer_token_from_the_headers_editor(graphiql, app_server):
 
     # then
     assert graphiql.result() == {"data": {"me": {"username": "owner"}}}
+
+
+def test_graphiql_takes_no_credentials_from_the_url(graphiql, page, app_server):
+    # given: a link carrying someone's token in GraphiQL's old `headers` parameter
+    headers = quote(json.dumps({"Authorization": f"Bearer {app_server.owner_token}"}))
+    page.goto(f"/graphql?q={quote('query Me { me { username } }')}&headers={headers}")
+    page.locator(".graphiql-query-editor .CodeMirror").wait_for()
+
+    # when
+    graphiql.run()
+
+    # then: the query ran as the visitor, the token is nowhere on the page or in the URL
+    assert graphiql.result() == {"data": {"me": None}}
+    assert app_server.owner_token not in graphiql.headers_text()
+    assert "headers" not in parse_qs(urlsplit(page.url).query)
 
 
 def test_graphiql_subscription_streams_a_reply_live(graphiql, app_server):

@@ -66,8 +66,9 @@ SERVER_ENV = {
     "GENERATION_SWEEP_INTERVAL": "0.5",
     "STREAM_WATCHDOG_SECONDS": "1",
     "PYTHONUNBUFFERED": "1",
-    # Tests open dozens of conversations a minute from one address.
+    # Tests open dozens of conversations a minute, and of sockets, from one address.
     "RATE_LIMITS_ENABLED": "0",
+    "WS_MAX_SOCKETS_PER_IP": "0",
 }
 # Never inherited from the test process: every server gets them explicitly.
 NOT_INHERITED = ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SECRET_KEY")

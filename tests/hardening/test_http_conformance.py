@@ -133,6 +133,35 @@ def test_unsupported_content_type_is_415(client, content_type):
     )
 
 
+@pytest.mark.parametrize(
+    ("encoding", "status"), [("utf-16", 415), ("utf-32", 415), ("utf-16-le", 400)]
+)
+def test_utf16_body_is_refused(client, encoding, status):
+    # json.loads guesses UTF-16/32 from bytes: such a body used to run. With a BOM it is
+    # not UTF-8 (415); without one it is UTF-8 with NULs that is not JSON (400).
+    body = json.dumps({"query": API_INFO}).encode(encoding)
+    response = post(client, body)
+    assert response.status_code == status
+    assert "data" not in response.json()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_in_the_body_are_400(client, constant):
+    body = '{"query": "query($v: Float) { apiInfo { name } }", "variables": {"v": %s}}'
+    response = post(client, body.replace("%s", constant))
+    assert response.status_code == 400
+    assert error_message(response) == (
+        f"{constant} is not a JSON number: send finite numbers (or null)."
+    )
+
+
+def test_non_finite_numbers_in_get_variables_are_400(client):
+    query = "query($v: Float) { apiInfo { name } }"
+    response = client.get("/graphql", {"query": query, "variables": '{"v": NaN}'})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 def test_non_utf8_charset_is_415(client):
     response = post(client, {"query": API_INFO}, content_type=f"{JSON}; charset=latin-1")
     assert response.status_code == 415

@@ -229,6 +229,27 @@ def test_cost_counts_page_sizes_sent_as_variables(owner_gql, world):
     assert "errors" not in response.json()
 
 
+@pytest.mark.parametrize("sent", ["100.0", "1e2", "1.0e2", "100"])
+def test_cost_counts_page_sizes_as_coerced_from_whole_floats(owner_gql, sent):
+    # graphql-core runs `first: 100.0` as 100: the limit must count it as 100 too.
+    body = json.dumps({"query": COST_BOMB_VARIABLES, "variables": {"n": 0}}).replace(
+        "0}}", sent + "}}"
+    )
+    response = owner_gql.client.post(
+        "/graphql",
+        data=body,
+        content_type="application/json",
+        headers={**owner_gql.headers, "Accept": GRAPHQL_RESPONSE_JSON},
+    )
+    refused(response, "QUERY_TOO_COMPLEX")
+
+
+def test_page_size_sent_as_a_whole_float_is_checked(owner_gql):
+    query = "query($n: Int) { bots(first: $n) { totalCount } }"
+    message = refused(post(owner_gql, query, {"n": 101.0}), "PAGE_SIZE_TOO_LARGE")
+    assert message == "Argument 'first' cannot be higher than 100."
+
+
 def test_cost_counts_variable_defaults(owner_gql):
     refused(post(owner_gql, COST_BOMB_DEFAULTS), "QUERY_TOO_COMPLEX")
 

@@ -10,6 +10,7 @@ from strawberry.relay import to_base64
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import schema.system
+import server.socket_slots
 from server.asgi import application
 from tests.asgi_client import start_conversation
 from tests.factories import BotFactory
@@ -125,7 +126,7 @@ async def test_operations_past_the_limit_get_an_error(protocol, settings):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_two_mib_frame_closes_1009(protocol):
+async def test_two_mib_frame_closes_4400(protocol):
     client = communicator(protocol)
     padding = {"pad": "x" * TWO_MIB}
     try:
@@ -136,7 +137,7 @@ async def test_two_mib_frame_closes_1009(protocol):
         await client.disconnect()
     assert close == {
         "type": "websocket.close",
-        "code": 1009,
+        "code": 4400,
         "reason": "Message larger than 65536 bytes",
     }
 
@@ -278,3 +279,103 @@ async def test_unexpected_errors_are_masked_over_the_socket(protocol, monkeypatc
     [error] = result["payload"]["errors"]
     assert error["message"].startswith("Unexpected error (id ")
     assert "secret" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_page_size_sent_as_a_whole_float_counts_over_the_socket(protocol):
+    query = "query($n: Int) { bots(first: $n) { totalCount } }"
+    client = communicator(protocol)
+    try:
+        await init(client)
+        await client.send_to(text_data=json.dumps(start(protocol, "1", query, {"n": 1e3})))
+        error = await client.receive_json_from(timeout=5)
+    finally:
+        await client.disconnect()
+    assert error["type"] == "error"
+    payload = error["payload"][0] if protocol == TRANSPORT else error["payload"]
+    assert payload["extensions"]["code"] == "PAGE_SIZE_TOO_LARGE"
+
+
+async def refused_at_connect(client) -> dict:
+    connected, _ = await client.connect()
+    assert connected
+    return await closed(client)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_sockets_per_address_are_capped_and_freed_on_close(protocol, settings):
+    settings.WS_MAX_SOCKETS_PER_IP = 2
+    held = [communicator(protocol), communicator(protocol)]
+    extra = communicator(protocol)
+    later = communicator(protocol)
+    try:
+        for client in held:
+            await init(client)
+        close = await refused_at_connect(extra)
+        await held.pop().disconnect()
+        await init(later)
+    finally:
+        for client in (*held, extra, later):
+            await client.disconnect()
+    assert close["code"] == 4013
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_sockets_per_chat_token_are_capped_and_freed_on_close(protocol, settings):
+    settings.WS_MAX_SOCKETS_PER_CHAT_TOKEN = 2
+    _, token = await conversation()
+    _, other_token = await conversation()
+    held = [communicator(protocol), communicator(protocol)]
+    extra, other, later = communicator(protocol), communicator(protocol), communicator(protocol)
+    try:
+        for client in held:
+            await init(client, {"chatToken": token})
+        connected, _ = await extra.connect()
+        assert connected
+        await extra.send_json_to({"type": "connection_init", "payload": {"chatToken": token}})
+        close = await closed(extra)
+        await init(other, {"chatToken": other_token})
+        await held.pop().disconnect()
+        await init(later, {"chatToken": token})
+    finally:
+        for client in (*held, extra, other, later):
+            await client.disconnect()
+    assert close["code"] == 4013
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("params", [{"chatToken": "\ud800"}, {"authToken": "a\x00b"}])
+async def test_unstorable_text_in_connection_init_is_malformed(protocol, params):
+    client = communicator(protocol)
+    try:
+        connected, _ = await client.connect()
+        assert connected
+        await client.send_json_to({"type": "connection_init", "payload": params})
+        if protocol == TRANSPORT:
+            close = await closed(client)
+        else:
+            error = await client.receive_json_from(timeout=5)
+    finally:
+        await client.disconnect()
+    if protocol == TRANSPORT:
+        assert close["code"] == 4400
+    else:
+        assert error["type"] == "error"
+        assert error["payload"]["message"].startswith("connection_init `payload.")
+
+
+async def test_socket_cap_falls_back_to_the_process_count_without_redis(
+    settings, caplog, monkeypatch
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    monkeypatch.setattr(server.socket_slots, "_last_warning", 0.0)
+    settings.WS_MAX_SOCKETS_PER_IP = 1
+    held, extra = communicator(), communicator()
+    try:
+        await init(held)
+        close = await refused_at_connect(extra)
+    finally:
+        await held.disconnect()
+        await extra.disconnect()
+    assert close["code"] == 4013
+    assert "websocket slots: Redis unreachable" in caplog.text

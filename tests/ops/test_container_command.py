@@ -125,6 +125,15 @@ def test_entrypoint_runs_daphne_behind_a_proxy():
     assert command[command.index("--websocket_timeout") + 1] == "86400"
 
 
+def test_entrypoint_bounds_http_requests():
+    command = daphne_command(ENTRYPOINT.read_text())
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+
+    assert command[command.index("--http-timeout") + 1] == "60"
+    assert "client_body_timeout 10s;" in nginx
+    assert "client_header_timeout 10s;" in nginx
+
+
 def test_container_command_serves_healthz_and_readyz(tmp_path):
     instructions = final_stage(DOCKERFILE.read_text())
     port = free_port()

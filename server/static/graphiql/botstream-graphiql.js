@@ -42,6 +42,14 @@ query ApiInfo {
     }
   }
 
+  // Headers never come from the URL: a link with ?headers={"Authorization": …} would
+  // make a logged-in victim's queries run as someone else. They are typed in the
+  // Headers editor (and kept in this browser's storage by GraphiQL).
+  if ("headers" in parameters) {
+    delete parameters.headers;
+    updateURL({});
+  }
+
   function updateURL(data) {
     Object.assign(parameters, data);
     const search = Object.keys(parameters)
@@ -113,7 +121,6 @@ query ApiInfo {
     // `q`, not `query`: a GET with ?query= is executed by the server, not shown here.
     const [query, setQuery] = React.useState(parameters.q || EXAMPLE_QUERY);
     const [variables, setVariables] = React.useState(parameters.variables);
-    const [headers, setHeaders] = React.useState(parameters.headers);
     const explorer = React.useMemo(() => GraphiQLPluginExplorer.explorerPlugin(), []);
 
     return React.createElement(GraphiQL, {
@@ -122,7 +129,6 @@ query ApiInfo {
       plugins: [explorer],
       query,
       variables,
-      headers,
       onEditQuery(value) {
         setQuery(value);
         updateURL({ q: value });
@@ -131,7 +137,6 @@ query ApiInfo {
         setVariables(value);
         updateURL({ variables: value });
       },
-      onEditHeaders: setHeaders,
       inputValueDeprecation: true,
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: true,
