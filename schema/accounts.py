@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from strawberry import auto, relay
 
 from accounts import models, services
-from accounts.backends import PasswordThrottled, storable
+from accounts.backends import PasswordThrottled
 from schema.bots.types import User
 from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
@@ -75,19 +75,6 @@ def _http_request(info: Info) -> HttpRequest:
     return request
 
 
-def _check_storable(input: LoginInput) -> None:
-    """NUL and lone surrogates are refused as input, like everywhere else (issue 13.2)."""
-    errors = {
-        name: ValidationError(
-            "Contains a NUL character or a lone surrogate.", code="invalid_characters"
-        )
-        for name in ("username", "password")
-        if not storable(getattr(input, name))
-    }
-    if errors:
-        raise ValidationError(errors)
-
-
 @strawberry.type
 class AccountQuery:
     @strawberry_django.field(description="The authenticated user, or null.")
@@ -105,7 +92,6 @@ class AccountMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     async def login(self, info: Info, input: LoginInput) -> User:
         request = _http_request(info)
-        _check_storable(input)
         try:
             user = await aauthenticate(request, username=input.username, password=input.password)
         except PasswordThrottled as exc:

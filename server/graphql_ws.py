@@ -13,8 +13,7 @@ applied to the legacy protocol too:
   application send only 1000 and 3000-4999, and failed with 1011 and a traceback per
   frame. 4400 is one the graphql-ws client treats as fatal, so it does not reconnect and
   resend the same frame;
-- a malformed message (not an object, no string id, no query, a connection_init payload
-  holding NUL, a lone surrogate or NaN) → 4400 (legacy: an `error`);
+- a malformed message (not an object, no string id, no query) → 4400 (legacy: an `error`);
 - rejected credentials in connection_init → 4403 (legacy: connection_error, then 4403);
   too many failed passwords → 4429, like the HTTP 429 (accounts/backends.py); the
   database unreachable while authenticating → 1011;
@@ -57,7 +56,6 @@ from accounts.authentication import (
 from accounts.backends import storable
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
-from schema.input_checks import MESSAGES, findings
 from server import metrics
 from server.origins import origin_allowed
 from server.ratelimit import client_ip
@@ -104,11 +102,6 @@ def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...
     protocol's operation messages (subscribe/complete, or start/stop)."""
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return "A message must be a JSON object with a string `type`."
-    if message["type"] == "connection_init":
-        # Its tokens are hashed and looked up: NUL or a lone surrogate failed there.
-        for path, reason in findings(message.get("payload"), "payload"):
-            return f"connection_init `{path}` {MESSAGES[reason]}."
-        return None
     if message["type"] not in (start, stop):
         return None
     operation_id = message.get("id")

@@ -345,23 +345,20 @@ async def test_sockets_per_chat_token_are_capped_and_freed_on_close(protocol, se
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("params", [{"chatToken": "\ud800"}, {"authToken": "a\x00b"}])
-async def test_unstorable_text_in_connection_init_is_malformed(protocol, params):
+async def test_unstorable_credentials_in_connection_init_are_refused(protocol, params):
+    # Wrong credentials (4403, like HTTP's 401), not an internal error or a hung socket.
     client = communicator(protocol)
     try:
         connected, _ = await client.connect()
         assert connected
         await client.send_json_to({"type": "connection_init", "payload": params})
-        if protocol == TRANSPORT:
-            close = await closed(client)
-        else:
+        if protocol == LEGACY:
             error = await client.receive_json_from(timeout=5)
+            assert error["type"] == "connection_error"
+        close = await closed(client)
     finally:
         await client.disconnect()
-    if protocol == TRANSPORT:
-        assert close["code"] == 4400
-    else:
-        assert error["type"] == "error"
-        assert error["payload"]["message"].startswith("connection_init `payload.")
+    assert close["code"] == 4403
 
 
 async def test_socket_cap_falls_back_to_the_process_count_without_redis(
