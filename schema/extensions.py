@@ -6,8 +6,6 @@ environment apply without rebuilding the schema. The settings live in the
 `# --- GraphQL limits ---` block of server/settings.py.
 """
 
-import contextlib
-import functools
 import logging
 import re
 import secrets
@@ -16,15 +14,15 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
 from strawberry.relay.types import GlobalIDValueError
-from strawberry.schema.schema import validate_document
 from strawberry.types import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
-from schema.limits import Limits, LruCache, limit_errors
+from overrides.strawberry_caches import validation_errors
+from schema.limits import Limits, limit_errors
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +165,8 @@ class DocumentLimits(MaxTokensLimiter):
     """Strawberry's MaxTokensLimiter with GRAPHQL_MAX_TOKENS read per operation, plus a
     cap on the document's length (GRAPHQL_MAX_QUERY_BYTES, counted in characters here,
     which never exceed the bytes) so an oversized document is refused before it is lexed.
-    Both surface as syntax errors ("Document contains more than … tokens")."""
+    Both surface as syntax errors ("Document contains more than … tokens"). SharedParse
+    (overrides/strawberry_caches.py) parses with these options."""
 
     def __init__(self) -> None:
         super().__init__(max_token_count=settings.GRAPHQL_MAX_TOKENS)
@@ -176,35 +175,12 @@ class DocumentLimits(MaxTokensLimiter):
         self.execution_context.parse_options["max_source_length"] = settings.GRAPHQL_MAX_QUERY_BYTES
         yield from super().on_operation()
 
-    def on_parse(self) -> Iterator[None]:
-        """Parse through a shared LRU cache (the AST is immutable): a repeated operation
-        is not parsed again, and every subscription of the same operation holds one
-        document instead of its own (with its token chain) — most of an idle
-        subscription's memory. A document that fails to parse is left to Strawberry,
-        which parses it again and reports the syntax error."""
-        context = self.execution_context
-        if context.graphql_document is None and isinstance(context.query, str):
-            with contextlib.suppress(GraphQLError):
-                context.graphql_document = _cached_parse(context.query, **context.parse_options)
-        yield
-
-
-@functools.lru_cache(maxsize=512)
-def _cached_parse(query: str, **options) -> DocumentNode:
-    return parse(query, **options)
-
 
 class QueryLimits(SchemaExtension):
-    """Validation, cached, plus limits per operation: graphql-core's rules (with
-    MaxIntrospectionDepthRule, and no introspection unless GRAPHQL_INTROSPECTION), then
-    depth, aliases, directives, page sizes and cost (schema/limits.py, with this
-    request's variables).
-
-    A document that passed the rules is remembered (keyed by the parsed document, which
-    the parser cache makes the same object for the same text, and the rule set), so a
-    client repeating its operations skips graphql-core's validation, the largest cost of
-    a small query. Failures are not cached: invalid documents are the rare path, and
-    their errors are edited in place later (masking, suggestions).
+    """Validation, cached (overrides/strawberry_caches.py), plus limits per
+    operation: graphql-core's rules (with MaxIntrospectionDepthRule, and no
+    introspection unless GRAPHQL_INTROSPECTION), then depth, aliases, directives, page
+    sizes and cost (schema/limits.py, with this request's variables).
 
     Not strawberry's QueryDepthLimiter / MaxAliasesLimiter: they walk a fragment again
     for every spread, so fragments that spread the previous one twice take 2**n steps
@@ -220,21 +196,11 @@ class QueryLimits(SchemaExtension):
             if not settings.GRAPHQL_INTROSPECTION:
                 rules = (*rules, NoSchemaIntrospectionCustomRule)
             errors = limit_errors(schema, document, limits_from_settings(), context.variables)
-            key = (schema, document, rules)
-            if _VALID_DOCUMENTS.get(key) is None:
-                invalid = validate_document(schema, document, rules)
-                if invalid:
-                    for error in invalid:
-                        error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
-                    errors += invalid
-                else:
-                    _VALID_DOCUMENTS.put(key, True)
-            context.pre_execution_errors = errors
+            invalid = validation_errors(schema, document, rules)
+            for error in invalid:
+                error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
+            context.pre_execution_errors = errors + invalid
         yield
-
-
-# Documents that passed validation, by (schema, document, rules).
-_VALID_DOCUMENTS = LruCache(512)
 
 
 class TokenScope(SchemaExtension):

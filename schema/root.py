@@ -5,6 +5,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from overrides.strawberry_caches import SharedParse
 from schema.accounts import AccountMutation, AccountQuery
 from schema.bots.mutations import BotMutation
 from schema.bots.queries import BotQuery
@@ -44,6 +45,7 @@ schema = strawberry.Schema(
         ErrorCodes,
         HideSuggestions,
         DocumentLimits,
+        SharedParse,
         QueryLimits,
         TokenScope,
         StorableInput,

@@ -54,12 +54,12 @@ from accounts.authentication import (
     user_from_authorization,
 )
 from accounts.backends import storable
+from overrides.channels_consumer import ResilientLayerMixin
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
 from server import metrics
 from server.origins import origin_allowed
 from server.ratelimit import client_ip
-from server.resilient_consumer import ResilientLayerMixin
 from server.socket_slots import SocketSlots
 
 logger = logging.getLogger(__name__)

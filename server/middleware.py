@@ -9,7 +9,6 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve
-from whitenoise.middleware import WhiteNoiseMiddleware
 
 from server.logging import request_id_var
 from server.metrics import count_http_request
@@ -117,26 +116,3 @@ class ProbeMiddleware:
         if not iscoroutinefunction(view):
             view = sync_to_async(view)
         return await view(request, *match.args, **match.kwargs)
-
-
-class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
-    """WhiteNoise, async: its stock middleware is sync-only, which makes Django run the
-    whole async chain through a thread hop on every request (measured: the largest
-    per-request cost of /graphql under daphne). Static lookups are in-memory, so only
-    serving a file goes to a thread."""
-
-    sync_capable = False
-    async_capable = True
-
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        markcoroutinefunction(self)
-
-    async def __call__(self, request):
-        if self.autorefresh:
-            static_file = await sync_to_async(self.find_file)(request.path_info)
-        else:
-            static_file = self.files.get(request.path_info)
-        if static_file is not None:
-            return await sync_to_async(self.serve)(static_file, request)
-        return await self.get_response(request)

@@ -61,17 +61,17 @@ MIDDLEWARE = [
     "server.middleware.RequestIdMiddleware",
     "server.middleware.ProbeMiddleware",
     # Django's own middlewares, with their hooks run inline in async requests instead of
-    # through a thread hop each (server/inline_middleware.py).
-    "server.inline_middleware.SecurityMiddleware",
-    "server.inline_middleware.CSPMiddleware",
-    "server.middleware.AsyncWhiteNoiseMiddleware",
+    # through a thread hop each (overrides/django_middleware.py).
+    "overrides.django_middleware.SecurityMiddleware",
+    "overrides.django_middleware.CSPMiddleware",
+    "overrides.whitenoise.AsyncWhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "server.inline_middleware.SessionMiddleware",
-    "server.inline_middleware.CommonMiddleware",
-    "server.inline_middleware.CsrfViewMiddleware",
-    "server.inline_middleware.AuthenticationMiddleware",
-    "server.inline_middleware.MessageMiddleware",
-    "server.inline_middleware.XFrameOptionsMiddleware",
+    "overrides.django_middleware.SessionMiddleware",
+    "overrides.django_middleware.CommonMiddleware",
+    "overrides.django_middleware.CsrfViewMiddleware",
+    "overrides.django_middleware.AuthenticationMiddleware",
+    "overrides.django_middleware.MessageMiddleware",
+    "overrides.django_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "server.urls"
@@ -104,7 +104,7 @@ else:
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=1000)
-# "pubsub" (default): Redis pushes events to each process (server/layers.py says why);
+# "pubsub" (default): Redis pushes events to each process (overrides/channel_layers.py says why);
 # "core": channels-redis' list-based layer, with per-channel capacity and expiry.
 REDIS_CHANNEL_LAYER = env.str("REDIS_CHANNEL_LAYER", default="pubsub")
 if REDIS_CHANNEL_LAYER not in ("pubsub", "core"):
@@ -112,7 +112,7 @@ if REDIS_CHANNEL_LAYER not in ("pubsub", "core"):
 if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "server.layers.PubSubChannelLayer",
+            "BACKEND": "overrides.channel_layers.PubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -133,7 +133,7 @@ elif REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "server.layers.EmbeddedChannelLayer",
+            "BACKEND": "overrides.channel_layers.EmbeddedChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 60},
         }
     }

@@ -1,4 +1,4 @@
-"""Django's middlewares on the async path (server/inline_middleware.py), through the real
+"""Django's middlewares on the async path (overrides/django_middleware.py), through the real
 ASGI application: headers, CSRF, session login and the admin behave as with the stock
 middlewares, and the hooks that touch the database still reach it."""
 

@@ -1,11 +1,11 @@
-"""The embedded channel layer (server/layers.py) keeps channels' in-memory semantics."""
+"""The embedded channel layer (overrides/channel_layers.py) keeps channels' in-memory semantics."""
 
 import asyncio
 
 import pytest
 from channels.exceptions import ChannelFull
 
-from server.layers import EmbeddedChannelLayer
+from overrides.channel_layers import EmbeddedChannelLayer
 
 
 @pytest.fixture

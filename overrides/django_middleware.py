@@ -1,13 +1,22 @@
 """Django's stock middlewares (and django-csp's), with their hooks run on the event loop.
 
-In an async request Django runs every `process_request` / `process_view` /
+Why: in an async request Django runs every `process_request` / `process_view` /
 `process_response` of a `MiddlewareMixin` middleware through `sync_to_async`: a hop to
 the worker thread and back, fifteen per request with the stock list (each a few hundred
-microseconds of CPU, and a wait for the GIL). These hooks do no I/O, with three
-exceptions handled here: saving a modified session (SessionMiddleware), storing
-messages (MessageMiddleware, which may load the session), and the CSRF secret when it
-lives in the session (CSRF_USE_SESSIONS). Those still go to the thread, only when they
-will touch the database. Sync requests (the test client, WSGI) are unchanged.
+microseconds of CPU, and a wait for the GIL). Inline: in-process `/graphql` ~21 → ~16.5
+ms of CPU per request, 30 → 52 req/s under daphne (docs/BENCHMARKS.md "Profile of the
+slowest path", row 8; commit 15b88e2).
+
+These hooks do no I/O, with three exceptions handled here: saving a modified session
+(SessionMiddleware), storing messages (MessageMiddleware, which may load the session),
+and the CSRF secret when it lives in the session (CSRF_USE_SESSIONS). Those still go to
+the thread, only when they will touch the database. Sync requests (the test client,
+WSGI) are unchanged.
+
+Written against Django 5.2.19 and django-csp 4.0. `InlineHooks.__acall__` is a copy of
+`MiddlewareMixin.__acall__` with the thread hops made conditional; it relies on each
+hook above doing no I/O. tests/overrides/test_django_middleware.py pins the source of
+`__acall__` and of every hook run inline, so an upgrade that changes one fails there.
 """
 
 from asgiref.sync import sync_to_async
