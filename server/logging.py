@@ -7,7 +7,6 @@ set by `server.middleware.RequestIdMiddleware`, so code logging during a request
 to pass nothing.
 """
 
-import json
 import logging
 import re
 import time
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger import json as jsonlogger
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -129,31 +129,34 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, extras, exc."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line (python-json-logger): time, level, logger, message,
+    request_id, the record's extras, and exc_type / exc_info / stack_info."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message", "request_id"],
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            # The same extras RedactSecretsFilter rewrote: nothing unredacted is added.
+            reserved_attrs=_RECORD_ATTRS,
+            json_default=str,
+            json_ensure_ascii=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
         _set_request_id(record)
-        entry = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": None if record.request_id == "-" else record.request_id,
-        }
-        for key, value in _extras(record).items():
-            entry.setdefault(key, value)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_info:
-            entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
         if record.exc_text:
-            entry["exc_info"] = record.exc_text
-        if record.stack_info:
-            entry["stack_info"] = record.stack_info
-        return json.dumps(entry, default=str, ensure_ascii=False)
+            # Already formatted, and redacted, by RedactSecretsFilter: python-json-logger
+            # would format exc_info again, secrets included.
+            message_dict = {**message_dict, "exc_info": record.exc_text}
+        super().add_fields(log_data, record, message_dict)
+        if log_data["request_id"] == "-":
+            log_data["request_id"] = None
+        if record.exc_info:
+            log_data["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
 
 
 class TextFormatter(logging.Formatter):
