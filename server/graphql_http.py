@@ -7,9 +7,9 @@ carry no ambient credentials, so CSRF does not apply to them.
 
 GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/), on top of what
 Strawberry does (GET queries, JSON bodies, batching off):
-- Accept: `application/graphql-response+json` when the client ranks it first, else
-  `application/json` (also for a missing Accept header and `*/*`, the spec's legacy
-  rules); nothing acceptable → 406.
+- Accept (Django's negotiation): `application/graphql-response+json` when the client
+  ranks it first, else `application/json` (also for a missing Accept header and `*/*`,
+  the spec's legacy rules); nothing acceptable → 406.
 - With graphql-response+json, a request error (unparseable or invalid document, variable
   coercion, limits: no data) is 400 without a `data` entry; with application/json it
   stays 200 with `data: null`, as legacy clients expect.
@@ -72,35 +72,28 @@ def _error(message: str, code: str, status: int, media_type: str = JSON) -> Json
     return JsonResponse(body, status=status)
 
 
+# Django matches an Accept range that has parameters only against an offer with the same
+# ones, so JSON is also offered with the charsets clients write ("application/json;
+# charset=utf-8"); each offer answers as its bare type. JSON first: it wins ties (*/*).
+_OFFERS = {
+    f"{media_type}{charset}": media_type
+    for media_type in (JSON, GRAPHQL_RESPONSE_JSON)
+    for charset in ("", "; charset=utf-8", "; charset=UTF-8")
+}
+
+
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header; None if it accepts neither.
 
-    The highest `q` wins, then the earlier entry; `*/*` and `application/*` mean
-    application/json, and so does a missing header (the spec's legacy default).
+    Django's `HttpRequest.get_preferred_type`: the highest `q` wins, then the more
+    specific range, then the earlier entry; `*/*` and `application/*` mean
+    application/json, and so does a missing or empty header (the spec's legacy default).
     """
     if not accept or not accept.strip():
         return JSON
-    ranked = []
-    for index, entry in enumerate(accept.split(",")):
-        media_range, *params = (part.strip() for part in entry.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media_range = media_range.lower()
-        if media_range == GRAPHQL_RESPONSE_JSON:
-            media_type = GRAPHQL_RESPONSE_JSON
-        elif media_range in (JSON, "application/*", "*/*"):
-            media_type = JSON
-        else:
-            continue
-        if quality > 0:
-            ranked.append((-quality, index, media_type))
-    return min(ranked)[2] if ranked else None
+    request = HttpRequest()
+    request.META["HTTP_ACCEPT"] = accept
+    return _OFFERS.get(request.get_preferred_type(list(_OFFERS)))
 
 
 UTF8_ONLY = f"The request body is not UTF-8: send the operation as {JSON} (UTF-8)."

@@ -68,6 +68,20 @@ def test_accept_negotiation(accept, expected):
     assert negotiate(accept) == expected
 
 
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (f"{JSON}; charset=utf-8", JSON),
+        (f"{JSON};charset=UTF-8, text/html", JSON),
+        (f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8, {JSON};q=0.9", GRAPHQL_RESPONSE_JSON),
+        # At equal q the more specific range wins (RFC 9110 §12.5.1; Django's rule).
+        (f"*/*, {GRAPHQL_RESPONSE_JSON}", GRAPHQL_RESPONSE_JSON),
+    ],
+)
+def test_accept_negotiation_with_parameters_and_wildcards(accept, expected):
+    assert negotiate(accept) == expected
+
+
 def test_unsupported_accept_is_406(client):
     response = post(client, {"query": API_INFO}, accept="text/csv")
     assert response.status_code == 406
