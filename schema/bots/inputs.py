@@ -1,71 +1,65 @@
 import strawberry
-from strawberry import UNSET, relay
+import strawberry_django
+from strawberry import UNSET, auto, relay
 from strawberry.scalars import JSON
 
+from bots import models
 from schema.bots.types import BotTypeEnum, StepTypeEnum
 
 
-@strawberry.input
+@strawberry_django.input(models.Bot)
 class BotInput:
-    name: str
-    description: str | None = UNSET
+    name: auto
+    description: auto
     bot_type: BotTypeEnum | None = UNSET
-    model: str | None = UNSET
-    temperature: float | None = UNSET
-    max_tokens: int | None = UNSET
-    system_prompt: str | None = UNSET
-    is_active: bool | None = UNSET
-    is_public: bool | None = UNSET
+    model: auto
+    temperature: auto
+    max_tokens: auto
+    system_prompt: auto
+    is_active: auto
+    is_public: auto
 
 
-@strawberry.input
-class BotPartialInput:
+@strawberry_django.partial(models.Bot)
+class BotPartialInput(BotInput):
     id: relay.GlobalID
-    name: str | None = UNSET
-    description: str | None = UNSET
     bot_type: BotTypeEnum | None = UNSET
-    model: str | None = UNSET
-    temperature: float | None = UNSET
-    max_tokens: int | None = UNSET
-    system_prompt: str | None = UNSET
-    is_active: bool | None = UNSET
-    is_public: bool | None = UNSET
 
 
-@strawberry.input
+@strawberry_django.input(models.Scenario)
 class ScenarioInput:
     bot_id: relay.GlobalID
-    name: str
-    description: str | None = UNSET
-    is_active: bool | None = UNSET
+    name: auto
+    description: auto
+    is_active: auto
 
 
-@strawberry.input
+@strawberry_django.partial(models.Scenario)
 class ScenarioPartialInput:
     id: relay.GlobalID
-    name: str | None = UNSET
-    description: str | None = UNSET
-    is_active: bool | None = UNSET
+    name: auto
+    description: auto
+    is_active: auto
     initial_step_id: relay.GlobalID | None = UNSET
 
 
-@strawberry.input
+@strawberry_django.input(models.Step)
 class StepInput:
     scenario_id: relay.GlobalID
-    name: str
+    name: auto
     step_type: StepTypeEnum
     content: JSON | None = None
-    order: int | None = UNSET
+    order: auto
     next_step_id: relay.GlobalID | None = UNSET
 
 
-@strawberry.input
+@strawberry_django.partial(models.Step)
 class StepPartialInput:
     id: relay.GlobalID
-    name: str | None = UNSET
+    name: auto
     step_type: StepTypeEnum | None = UNSET
     content: JSON | None = UNSET
-    order: int | None = UNSET
+    order: auto
     next_step_id: relay.GlobalID | None = UNSET
 
 
