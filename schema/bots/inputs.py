@@ -23,7 +23,6 @@ class BotInput:
 @strawberry_django.partial(models.Bot)
 class BotPartialInput(BotInput):
     id: relay.GlobalID
-    bot_type: BotTypeEnum | None = UNSET
 
 
 @strawberry_django.input(models.Scenario)
