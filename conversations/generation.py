@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, transitions
 from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.streaming import ReplyWriter, StopRequested
@@ -199,12 +199,7 @@ def _observe(writer: ReplyWriter, message: Message | None, started: float, outco
 
 async def finish_untouched(message: Message, status: str, *, error: str = "", code: str = ""):
     """Finish a message that no writer could finish (stopped before start, crash)."""
-    refreshed = await Message.objects.filter(pk=message.pk).afirst()
-    if refreshed is None or refreshed.is_terminal:
-        return
-    refreshed.status, refreshed.error, refreshed.error_code = status, error, code
-    await refreshed.asave(update_fields=["status", "error", "error_code", "updated_at"])
-    await events.publish(refreshed.conversation_id, events.finished(refreshed))
+    await transitions.finish(message, status, error=error, error_code=code)
 
 
 async def stop_generation(message: Message, *, wait: float = 3.0) -> Message:

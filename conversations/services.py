@@ -11,12 +11,12 @@ from django.utils import timezone
 from accounts.models import token_digest
 from bots.models import Bot, Scenario
 from bots.selectors import bot_list
+from conversations import transitions
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
     Message,
     MessageRole,
-    MessageStatus,
 )
 from server.exceptions import NotFound
 
@@ -111,9 +111,7 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
-    reply = Message.objects.create(
-        conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING
-    )
+    reply = transitions.reply_slot(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return user_message, reply
 

@@ -5,19 +5,15 @@ message untouched for GENERATION_STALE_AFTER has no generator anywhere (any proc
 """
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from conversations import events
-from conversations.models import ACTIVE_STATUSES, Message, MessageStatus
+from conversations import transitions
 
 logger = logging.getLogger(__name__)
-
-INTERRUPTED_ERROR = "The server restarted while this reply was being generated."
 
 _started = False
 
@@ -25,23 +21,7 @@ _started = False
 async def sweep_orphans() -> int:
     """Mark stale active messages interrupted (partial text kept); returns how many."""
     cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
-    stale = Message.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
-    count = 0
-    async for message in stale:
-        updated = await Message.objects.filter(
-            pk=message.pk, status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
-        ).aupdate(
-            status=MessageStatus.INTERRUPTED,
-            error=INTERRUPTED_ERROR,
-            error_code="interrupted",
-            updated_at=timezone.now(),
-        )
-        if updated:
-            count += 1
-            message.status = MessageStatus.INTERRUPTED
-            message.error, message.error_code = INTERRUPTED_ERROR, "interrupted"
-            with contextlib.suppress(Exception):
-                await events.publish(message.conversation_id, events.finished(message))
+    count = await transitions.interrupt_stale(cutoff)
     if count:
         logger.warning("marked %d orphaned replies interrupted", count)
     return count

@@ -14,11 +14,11 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError
 
 from bots.models import Step
-from conversations import events
+from conversations import events, transitions
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
 from conversations.engine.templating import RenderBudgetExceeded
 from conversations.generation import build_request, finish_untouched, generate_into
-from conversations.models import Conversation, Message, MessageRole, MessageStatus
+from conversations.models import Conversation, Message, MessageStatus
 from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
 
@@ -44,18 +44,11 @@ class TurnOutputs:
                 await Message.objects.filter(pk=self.reply.pk).aupdate(step_id=step_id)
             return self.reply
         try:
-            message = await Message.objects.acreate(
-                conversation=self.conversation,
-                role=MessageRole.ASSISTANT,
-                status=MessageStatus.PENDING,
-                step_id=step_id,
-            )
+            return await transitions.areply_slot(conversation=self.conversation, step_id=step_id)
         except IntegrityError:
             if not await Conversation.objects.filter(pk=self.conversation.pk).aexists():
                 raise StopRequested() from None  # deleted mid-turn: the turn ends here
             raise
-        await events.publish(self.conversation.pk, events.created(message))
-        return message
 
     async def emit(self, output: Output) -> str:
         """Send one output (fixed text, or an LLM reply to a prompt); returns its text."""
