@@ -99,7 +99,7 @@ async def message_send_precheck(*, conversation: Conversation) -> None:
 def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
     """Persist the visitor's message and the pending reply slot the turn will fill.
 
-    The caller starts the turn (conversations.generation.start_turn) after commit; the
+    The caller starts the turn (conversations.turns.start_turn) after commit; the
     user message is stored before anything else can fail.
     """
     text = _check_text(text)

@@ -1,36 +1,21 @@
-"""Orphaned replies: a message left pending/streaming by a dead process becomes interrupted.
-
-A live generation persists at least every GENERATION_HEARTBEAT seconds, so an active
-message untouched for GENERATION_STALE_AFTER has no generator anywhere (any process).
-"""
+"""Run the orphan sweep (conversations.turns.sweep_orphans) periodically in each process."""
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from conversations import transitions
+from conversations import turns
 
 logger = logging.getLogger(__name__)
 
 _started = False
 
 
-async def sweep_orphans() -> int:
-    """Mark stale active messages interrupted (partial text kept); returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
-    count = await transitions.interrupt_stale(cutoff)
-    if count:
-        logger.warning("marked %d orphaned replies interrupted", count)
-    return count
-
-
 async def sweep_forever(interval: float) -> None:
     while True:
         try:
-            await sweep_orphans()
+            await turns.sweep_orphans()
         except Exception:
             logger.exception("orphan sweep failed")
         await asyncio.sleep(interval)

@@ -7,7 +7,7 @@ from django.conf import settings
 from strawberry import UNSET, relay
 
 from conversations import events, services
-from conversations.generation import end_conversation, start_turn, stop_generation
+from conversations.turns import end_conversation, start_turn, stop_generation
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for, message_for
