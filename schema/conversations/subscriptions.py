@@ -11,7 +11,8 @@ from conversations.replay import LiveEventsUnavailable, conversation_events
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for
-from schema.conversations.mutations import SendMessageInput, send
+from schema.conversations.inputs import SendMessageInput
+from schema.conversations.policy import message_accept
 from schema.conversations.types import (
     ConversationDeleted,
     ConversationEvent,
@@ -129,7 +130,8 @@ class ConversationSubscription:
 
         async def send_after_join() -> int:
             with graphql_errors():
-                _, user_message, _ = await send(info, input)
+                current = await conversation_for(info, input.conversation_id)
+                user_message, _ = await message_accept(info, current, input.text)
             sent["id"] = user_message.pk
             return user_message.pk
 
