@@ -89,7 +89,8 @@ class ReplyWriter:
         offset = int(request.get("offset", 0))
         if offset >= len(self.content):
             return
-        event = events.delta(self.conversation_id, self.message_id, offset, self.content[offset:])
+        text = self.content[offset:]
+        event = events.MessageDelta(self.conversation_id, self.message_id, offset, text)
         with contextlib.suppress(Exception):
             await events.send_to(request["reply"], event)
 
@@ -147,9 +148,8 @@ class ReplyWriter:
         offset, text = self.published, self.content[self.published :]
         self.published = len(self.content)
         self._last_flush = time.monotonic()
-        await events.publish(
-            self.conversation_id, events.delta(self.conversation_id, self.message_id, offset, text)
-        )
+        delta = events.MessageDelta(self.conversation_id, self.message_id, offset, text)
+        await events.publish(self.conversation_id, delta)
 
     async def _persist(self, *, force: bool = False) -> None:
         now = time.monotonic()

@@ -70,7 +70,7 @@ async def end_conversation(conversation_id: int) -> None:
         if owner == conversation_id:
             _deleted_turns.add(task)
             task.cancel()
-    await events.publish(conversation_id, events.conversation_deleted(conversation_id))
+    await events.publish(conversation_id, events.ConversationDeleted(conversation_id))
 
 
 def stop_local(message_id: int) -> bool:
@@ -191,7 +191,14 @@ async def _save_state(conversation: Conversation, state) -> None:
         awaiting_input=state.awaiting_input,
         is_completed=state.is_completed,
     )
-    await events.publish(conversation.pk, events.conversation_updated(conversation))
+    updated = events.ConversationUpdated(
+        conversation.pk,
+        variables=state.variables,
+        private_variables=state.private_variables,
+        is_completed=state.is_completed,
+        updated_at=conversation.updated_at,
+    )
+    await events.publish(conversation.pk, updated)
 
 
 async def _run(conversation: Conversation, outputs: TurnOutputs, text: str) -> None:
@@ -233,7 +240,7 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
         logger.exception("turn failed (error id %s, message %s)", error_id, reply_id)
         await _fail_turn(outputs, f"Internal error (id {error_id}).", "internal")
     await _finish_leftovers(conversation.pk, user_message_id)
-    await events.publish(conversation.pk, events.turn_done(conversation.pk, user_message_id))
+    await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
 
 
 async def _fail_turn(outputs: TurnOutputs, error: str, code: str) -> None:

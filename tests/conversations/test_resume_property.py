@@ -238,10 +238,10 @@ async def test_dropped_deltas_are_repaired_exactly(runtime, monkeypatch):
 
     async def lossy_publish(conversation_id, event):
         # Created/completed/failed always go through; deltas are lost at random.
-        if event["kind"] == "delta" and rng.random() < 0.35:
+        if event.kind == "delta" and rng.random() < 0.35:
             counts["dropped"] += 1
             return
-        counts["delivered"] += event["kind"] == "delta"
+        counts["delivered"] += event.kind == "delta"
         await publish(conversation_id, event)
 
     async def counting_send_to(channel, event):
