@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
@@ -22,6 +22,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TEXT = "Hello, wide world!"
 GUARD = 10  # seconds: a hung test fails instead of hanging; no timing is asserted
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    """These tests read the in-memory layer's queues, with or without REDIS_URL."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
 
 
 @sync_to_async
