@@ -22,6 +22,7 @@ How:
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,9 +30,12 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from conversations import events
-from conversations.models import Conversation, Message
+from conversations.events import Event
+from conversations.models import Conversation, Message, MessageStatus
 
 SYNC_RETRY_SECONDS = 1.0
+
+Finished = events.MessageCompleted | events.MessageFailed
 
 
 class LiveEventsUnavailable(Exception):
@@ -62,29 +66,28 @@ class StreamState:
     def unfinished(self) -> list[int]:
         return [pk for pk, known in self.known.items() if not known.terminal]
 
-    async def accept(self, event: dict) -> list[dict]:
+    async def accept(self, event: Event) -> list[Event]:
         """Events to pass to the client for one incoming event (possibly none)."""
-        if event.get("conversation_id") != self.conversation_id:
+        if event.conversation_id != self.conversation_id:
             return []
-        kind = event["kind"]
-        if kind == "created":
+        if isinstance(event, events.MessageCreated):
             return self._created(event)
-        if kind == "delta":
+        if isinstance(event, events.MessageDelta):
             return await self._delta(event)
-        if kind in ("completed", "failed"):
+        if isinstance(event, events.MessageCompleted | events.MessageFailed):
             return await self._finished(event)
         return [event]
 
-    def _created(self, event: dict) -> list[dict]:
-        message = event["message"]
-        if message["id"] in self.known:
+    def _created(self, event: events.MessageCreated) -> list[Event]:
+        message = event.message
+        if message.id in self.known:
             return []
-        self.known[message["id"]] = _Known(len(message["content"]), terminal=False)
+        self.known[message.id] = _Known(len(message.content), terminal=False)
         return [event]
 
-    async def _delta(self, event: dict) -> list[dict]:
-        message_id, offset, text = event["message_id"], event["offset"], event["text"]
-        out: list[dict] = []
+    async def _delta(self, event: events.MessageDelta) -> list[Event]:
+        message_id, offset, text = event.message_id, event.offset, event.text
+        out: list[Event] = []
         if message_id not in self.known:
             message = await Message.objects.filter(pk=message_id).afirst()
             if message is None:
@@ -98,20 +101,20 @@ class StreamState:
             await self._request_sync(message_id, known)
             return out
         tail = text[known.length - offset :]
-        out.append(events.delta(self.conversation_id, message_id, known.length, tail))
+        out.append(events.MessageDelta(self.conversation_id, message_id, known.length, tail))
         known.length = end
         return out
 
-    async def _finished(self, event: dict) -> list[dict]:
-        message = event["message"]
-        out = [] if message["id"] in self.known else self._created(event_as_created(event))
-        known = self.known[message["id"]]
+    async def _finished(self, event: Finished) -> list[Event]:
+        message = event.message
+        out = [] if message.id in self.known else self._created(event_as_created(event))
+        known = self.known[message.id]
         if known.terminal:
             return out
-        if len(message["content"]) > known.length:
-            tail = message["content"][known.length :]
-            out.append(events.delta(self.conversation_id, message["id"], known.length, tail))
-            known.length = len(message["content"])
+        if len(message.content) > known.length:
+            tail = message.content[known.length :]
+            out.append(events.MessageDelta(self.conversation_id, message.id, known.length, tail))
+            known.length = len(message.content)
         known.terminal = True
         out.append(event)
         return out
@@ -123,9 +126,9 @@ class StreamState:
         known.sync_requested_at = now
         await events.request_sync(message_id, known.length, self.reply_channel)
 
-    async def check_database(self) -> list[dict]:
+    async def check_database(self) -> list[Event]:
         """Watchdog: bring unfinished messages up to date from the database."""
-        out: list[dict] = []
+        out: list[Event] = []
         watched = set(self.unfinished())
         async for message in Message.objects.filter(pk__in=watched):
             watched.discard(message.pk)
@@ -135,7 +138,7 @@ class StreamState:
             known = self.known[message.pk]
             if len(message.content) > known.length:
                 out += await self._delta(
-                    events.delta(self.conversation_id, message.pk, 0, message.content)
+                    events.MessageDelta(self.conversation_id, message.pk, 0, message.content)
                 )
             known.sync_requested_at = 0.0
             await self._request_sync(message.pk, known)
@@ -144,26 +147,26 @@ class StreamState:
             for pk in watched:
                 self.known[pk].terminal = True
             if not await Conversation.objects.filter(pk=self.conversation_id).aexists():
-                out.append(events.conversation_deleted(self.conversation_id))
+                out.append(events.ConversationDeleted(self.conversation_id))
         return out
 
 
-def event_as_created(event: dict) -> dict:
+def event_as_created(event: Finished) -> events.MessageCreated:
     """A Created event for a message first seen finished: its text then comes as a delta."""
-    message = {**event["message"], "content": "", "status": "streaming"}
-    return {"kind": "created", "conversation_id": event["conversation_id"], "message": message}
+    message = dataclasses.replace(event.message, content="", status=MessageStatus.STREAMING)
+    return events.MessageCreated(event.conversation_id, message)
 
 
 async def replay(
     state: StreamState, resume: tuple[int, int] | None, since_id: int | None = None
-) -> list[dict]:
+) -> list[Event]:
     """Persisted state the client lacks: messages after the resume point, in order.
 
     A conversation deleted since the caller looked it up replays as its `deleted` event.
     """
     if not await Conversation.objects.filter(pk=state.conversation_id).aexists():
-        return [events.conversation_deleted(state.conversation_id)]
-    out: list[dict] = []
+        return [events.ConversationDeleted(state.conversation_id)]
+    out: list[Event] = []
     queryset = Message.objects.filter(conversation_id=state.conversation_id).order_by("id")
     if since_id is not None:
         queryset = queryset.filter(pk__gte=since_id)
@@ -176,7 +179,7 @@ async def replay(
             state.known[message.pk] = _Known(max(resume_offset, 0), False)
             if len(message.content) > state.known[message.pk].length:
                 out += await state._delta(
-                    events.delta(state.conversation_id, message.pk, 0, message.content)
+                    events.MessageDelta(state.conversation_id, message.pk, 0, message.content)
                 )
         else:
             out += state._created(events.created(message))
@@ -193,7 +196,7 @@ async def conversation_events(
     *,
     resume: tuple[int, int] | None = None,
     after_join: Callable[[], Awaitable[int]] | None = None,
-) -> AsyncIterator[dict]:
+) -> AsyncIterator[Event]:
     """Replay then live events of one conversation, for one subscription on `ws`.
 
     `after_join` runs once the group is joined (the `chat` subscription sends its message
@@ -213,7 +216,7 @@ async def conversation_events(
         since_id = await after_join() if after_join is not None else None
         for event in await replay(state, resume, since_id):
             yield event
-            if event["kind"] == "deleted":
+            if isinstance(event, events.ConversationDeleted):
                 return
         next_message: asyncio.Task | None = None
         try:
@@ -223,14 +226,14 @@ async def conversation_events(
                 timeout = settings.STREAM_WATCHDOG_SECONDS if state.unfinished() else None
                 done, _ = await asyncio.wait({next_message}, timeout=timeout)
                 if done:
-                    incoming = next_message.result()["event"]
+                    incoming = events.decode(next_message.result()["event"])
                     next_message = None
                     found = await state.accept(incoming)
                 else:
                     found = await state.check_database()
                 for event in found:
                     yield event
-                    if event["kind"] == "deleted":
+                    if isinstance(event, events.ConversationDeleted):
                         return
         finally:
             if next_message is not None and not next_message.done():

@@ -1,8 +1,9 @@
 """Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,12 +12,12 @@ from django.utils import timezone
 from accounts.models import token_digest
 from bots.models import Bot, Scenario
 from bots.selectors import bot_list
+from conversations import events, transitions, turns
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
     Message,
     MessageRole,
-    MessageStatus,
 )
 from server.exceptions import NotFound
 
@@ -84,23 +85,37 @@ def _busy() -> ValidationError:
     )
 
 
-async def message_send_precheck(*, conversation: Conversation) -> None:
-    """Refuse a message while a reply is still generating, before the caller counts it
-    against rate limits (a refused message must not use up the conversation's allowance).
+async def message_accept(
+    *,
+    conversation: Conversation,
+    text: str,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[Message, Message]:
+    """Accept a visitor message: persist it and the pending reply slot, publish both,
+    and start the turn that fills the slot in the background; returns at once.
 
-    `message_send` checks again under the row lock: of two messages sent at once, both
-    may be counted and one still refused.
+    `admit` is the caller's policy (rate limits), run after the busy check so a message
+    refused as busy is not counted against the conversation's allowance. `message_send`
+    checks again under the row lock: of two messages sent at once, both may be counted
+    and one still refused.
     """
     if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
         raise _busy()
+    if admit is not None:
+        await admit()
+    user_message, reply = await sync_to_async(message_send)(conversation=conversation, text=text)
+    await events.publish(conversation.pk, events.created(user_message))
+    await transitions.publish_created(reply)
+    turns.start_turn(conversation.pk, user_message.pk, reply.pk)
+    return user_message, reply
 
 
 @transaction.atomic
 def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
     """Persist the visitor's message and the pending reply slot the turn will fill.
 
-    The caller starts the turn (conversations.generation.start_turn) after commit; the
-    user message is stored before anything else can fail.
+    `message_accept` publishes them and starts the turn after commit; the user message
+    is stored before anything else can fail.
     """
     text = _check_text(text)
     conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
@@ -111,9 +126,7 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
-    reply = Message.objects.create(
-        conversation=conversation, role=MessageRole.ASSISTANT, status=MessageStatus.PENDING
-    )
+    reply = transitions.reply_slot(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return user_message, reply
 

@@ -24,11 +24,10 @@ from collections.abc import AsyncIterator
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
-from django.utils import timezone
 
-from conversations import events
+from conversations import events, transitions
 from conversations.llm import Chunk, Usage
-from conversations.models import ACTIVE_STATUSES, Message, MessageStatus
+from conversations.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class ReplyWriter:
         self._listening = False
 
     async def __aenter__(self) -> "ReplyWriter":
-        await self._persist(status=MessageStatus.STREAMING, force=True)
+        await self._persist(force=True)
         try:
             await _SyncListener.current().register(self)
             self._listening = True
@@ -90,7 +89,8 @@ class ReplyWriter:
         offset = int(request.get("offset", 0))
         if offset >= len(self.content):
             return
-        event = events.delta(self.conversation_id, self.message_id, offset, self.content[offset:])
+        text = self.content[offset:]
+        event = events.MessageDelta(self.conversation_id, self.message_id, offset, text)
         with contextlib.suppress(Exception):
             await events.send_to(request["reply"], event)
 
@@ -148,11 +148,10 @@ class ReplyWriter:
         offset, text = self.published, self.content[self.published :]
         self.published = len(self.content)
         self._last_flush = time.monotonic()
-        await events.publish(
-            self.conversation_id, events.delta(self.conversation_id, self.message_id, offset, text)
-        )
+        delta = events.MessageDelta(self.conversation_id, self.message_id, offset, text)
+        await events.publish(self.conversation_id, delta)
 
-    async def _persist(self, *, status: str | None = None, force: bool = False) -> None:
+    async def _persist(self, *, force: bool = False) -> None:
         now = time.monotonic()
         changed = self._persisted < len(self.content)
         due = (changed and now - self._last_persist >= settings.STREAM_PERSIST_INTERVAL) or (
@@ -162,21 +161,16 @@ class ReplyWriter:
             return
         if not force:
             try:
-                await self._write_progress(status, now)
+                await self._write_progress(now)
             except DatabaseError:
                 # Database away: keep streaming; the next tick (or finish) writes it all.
                 self._last_persist = now
                 logger.warning("could not persist message %s; will retry", self.message_id)
             return
-        await self._write_progress(status, now)
+        await self._write_progress(now)
 
-    async def _write_progress(self, status: str | None, now: float) -> None:
-        fields = {"content": self.content, "updated_at": timezone.now()}
-        if status:
-            fields["status"] = status
-        updated = await Message.objects.filter(
-            pk=self.message_id, stop_requested=False, status__in=ACTIVE_STATUSES
-        ).aupdate(**fields)
+    async def _write_progress(self, now: float) -> None:
+        updated = await transitions.progress(self.message_id, self.content)
         self._last_persist = now
         self._persisted = len(self.content)
         if not updated:
@@ -186,30 +180,24 @@ class ReplyWriter:
         """Persist the final state and publish the terminal event."""
         await self.flush()
         usage = self.usage or Usage()
-        fields = {
-            "content": self.content,
-            "status": status,
-            "error": error,
-            "error_code": error_code,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "updated_at": timezone.now(),
-        }
-        updated = await _retrying(
-            lambda: Message.objects.filter(pk=self.message_id, status__in=ACTIVE_STATUSES).aupdate(
-                **fields
+        finished = await _retrying(
+            lambda: transitions.finish(
+                self.message,
+                status,
+                error=error,
+                error_code=error_code,
+                content=self.content,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
             )
         )
-        if not updated:
+        if not finished:
             # Finished elsewhere meanwhile (the sweeper took this process for dead): that
             # terminal state was already published and stands. Deleted: the turn ends here.
             current = await Message.objects.filter(pk=self.message_id).afirst()
             if current is None:
                 raise StopRequested()
             return current
-        for name, value in fields.items():
-            setattr(self.message, name, value)
-        await events.publish(self.conversation_id, events.finished(self.message))
         return self.message
 
 

@@ -1,56 +1,21 @@
-"""Orphaned replies: a message left pending/streaming by a dead process becomes interrupted.
-
-A live generation persists at least every GENERATION_HEARTBEAT seconds, so an active
-message untouched for GENERATION_STALE_AFTER has no generator anywhere (any process).
-"""
+"""Run the orphan sweep (conversations.turns.sweep_orphans) periodically in each process."""
 
 import asyncio
-import contextlib
 import logging
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
-from conversations import events
-from conversations.models import ACTIVE_STATUSES, Message, MessageStatus
+from conversations import turns
 
 logger = logging.getLogger(__name__)
 
-INTERRUPTED_ERROR = "The server restarted while this reply was being generated."
-
 _started = False
-
-
-async def sweep_orphans() -> int:
-    """Mark stale active messages interrupted (partial text kept); returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
-    stale = Message.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
-    count = 0
-    async for message in stale:
-        updated = await Message.objects.filter(
-            pk=message.pk, status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
-        ).aupdate(
-            status=MessageStatus.INTERRUPTED,
-            error=INTERRUPTED_ERROR,
-            error_code="interrupted",
-            updated_at=timezone.now(),
-        )
-        if updated:
-            count += 1
-            message.status = MessageStatus.INTERRUPTED
-            message.error, message.error_code = INTERRUPTED_ERROR, "interrupted"
-            with contextlib.suppress(Exception):
-                await events.publish(message.conversation_id, events.finished(message))
-    if count:
-        logger.warning("marked %d orphaned replies interrupted", count)
-    return count
 
 
 async def sweep_forever(interval: float) -> None:
     while True:
         try:
-            await sweep_orphans()
+            await turns.sweep_orphans()
         except Exception:
             logger.exception("orphan sweep failed")
         await asyncio.sleep(interval)

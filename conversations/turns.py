@@ -1,28 +1,140 @@
-"""One visitor turn, run in the background: the scenario engine, then free LLM chat.
+"""The turn lifecycle: start, run, stop and sweep a visitor turn's replies.
 
-The turn's first output fills the reply slot created by `message_send`; later outputs
-are new assistant messages. Every message the turn creates ends in a terminal state,
-and `turn_done` is published last, so `chat` subscriptions know when to complete.
+A turn runs as an asyncio task in the process that accepted the message, surviving
+client disconnects: the scenario engine, then free LLM chat. Its first output fills the
+reply slot created by `message_send`; later outputs are new assistant messages. Every
+message the turn creates ends in a terminal state (complete, failed with a code,
+stopped with its partial text), and `turn_done` is published last, so `chat`
+subscriptions know when to complete. A process that dies mid-turn leaves its message
+active; `sweep_orphans` (run periodically by conversations.sweeper) marks it interrupted.
 """
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import time
 import uuid
+import weakref
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import IntegrityError
+from django.utils import timezone
 
 from bots.models import Step
-from conversations import events
+from conversations import events, transitions
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
 from conversations.engine.templating import RenderBudgetExceeded
-from conversations.generation import build_request, finish_untouched, generate_into
-from conversations.models import Conversation, Message, MessageRole, MessageStatus
+from conversations.generation import build_request, stream_reply
+from conversations.llm import LLMError, LLMRequest
+from conversations.models import Conversation, Message, MessageStatus
 from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
+from server import metrics
+from server.exceptions import NotFound
 
 logger = logging.getLogger(__name__)
+
+# running turns -> their conversation id (to stop them when it is deleted)
+_turns: dict[asyncio.Task, int] = {}
+# turns cancelled because their conversation was deleted (not a shutdown: not interrupted)
+_deleted_turns: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+# message id -> the task streaming into it right now (for a local, immediate stop)
+_generating: dict[int, asyncio.Task] = {}
+_stopping: set[int] = set()
+
+
+def start_turn(conversation_id: int, user_message_id: int, reply_id: int) -> asyncio.Task:
+    """Run the turn in the background; the task is kept so it can be stopped locally.
+
+    It runs in a fresh context: the request's context carries asgiref's per-request
+    thread executor, which is gone once the response is sent.
+    """
+    task = asyncio.get_running_loop().create_task(
+        run_turn(user_message_id, reply_id), context=contextvars.Context()
+    )
+    _turns[task] = conversation_id
+    task.add_done_callback(lambda done: _turns.pop(done, None))
+    return task
+
+
+async def end_conversation(conversation_id: int) -> None:
+    """After a conversation's delete commits: stop its turns in this process and end every
+    subscription to it, in any process, with a `deleted` event.
+
+    A turn in another process stops at its next persist, which finds its row gone.
+    """
+    for task, owner in list(_turns.items()):
+        if owner == conversation_id:
+            _deleted_turns.add(task)
+            task.cancel()
+    await events.publish(conversation_id, events.ConversationDeleted(conversation_id))
+
+
+def stop_local(message_id: int) -> bool:
+    """Cancel the generation of `message_id` if this process runs it."""
+    task = _generating.get(message_id)
+    if task is None or task.done():
+        return False
+    _stopping.add(message_id)
+    task.cancel()
+    return True
+
+
+def active_count() -> int:
+    return len(_turns)
+
+
+async def finish_untouched(message: Message, status: str, *, error: str = "", code: str = ""):
+    """Finish a message that no writer could finish (stopped before start, crash)."""
+    await transitions.finish(message, status, error=error, error_code=code)
+
+
+async def stop_generation(message: Message, *, wait: float = 3.0) -> Message:
+    """Stop a reply wherever it is generated; partial text is kept.
+
+    Locally the task is cancelled; in another process the `stop_requested` flag is seen at
+    its next persist. A reply whose generator is gone (stale heartbeat) is stopped here.
+    """
+    if message.is_terminal:
+        return message
+    task = _generating.get(message.pk)
+    if task is not None and stop_local(message.pk):
+        await _wait_terminal(message.pk, wait)
+    else:
+        await Message.objects.filter(pk=message.pk).aupdate(stop_requested=True)
+        cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
+        if message.updated_at < cutoff:
+            await finish_untouched(message, MessageStatus.STOPPED)
+        await _wait_terminal(message.pk, wait)
+    current = await Message.objects.filter(pk=message.pk).afirst()
+    if current is None:
+        raise NotFound("Message not found.")  # its conversation was deleted meanwhile
+    return current
+
+
+async def _wait_terminal(message_id: int, wait: float) -> None:
+    deadline = asyncio.get_running_loop().time() + wait
+    while asyncio.get_running_loop().time() < deadline:
+        current = await Message.objects.filter(pk=message_id).afirst()
+        if current is None or current.is_terminal:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def sweep_orphans() -> int:
+    """Mark stale active messages interrupted (partial text kept); returns how many.
+
+    A live generation persists at least every GENERATION_HEARTBEAT seconds, so an active
+    message untouched for GENERATION_STALE_AFTER has no generator anywhere (any process).
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_AFTER)
+    count = await transitions.interrupt_stale(cutoff)
+    if count:
+        logger.warning("marked %d orphaned replies interrupted", count)
+    return count
 
 
 class TurnStopped(Exception):
@@ -44,18 +156,11 @@ class TurnOutputs:
                 await Message.objects.filter(pk=self.reply.pk).aupdate(step_id=step_id)
             return self.reply
         try:
-            message = await Message.objects.acreate(
-                conversation=self.conversation,
-                role=MessageRole.ASSISTANT,
-                status=MessageStatus.PENDING,
-                step_id=step_id,
-            )
+            return await transitions.areply_slot(conversation=self.conversation, step_id=step_id)
         except IntegrityError:
             if not await Conversation.objects.filter(pk=self.conversation.pk).aexists():
                 raise StopRequested() from None  # deleted mid-turn: the turn ends here
             raise
-        await events.publish(self.conversation.pk, events.created(message))
-        return message
 
     async def emit(self, output: Output) -> str:
         """Send one output (fixed text, or an LLM reply to a prompt); returns its text."""
@@ -86,7 +191,14 @@ async def _save_state(conversation: Conversation, state) -> None:
         awaiting_input=state.awaiting_input,
         is_completed=state.is_completed,
     )
-    await events.publish(conversation.pk, events.conversation_updated(conversation))
+    updated = events.ConversationUpdated(
+        conversation.pk,
+        variables=state.variables,
+        private_variables=state.private_variables,
+        is_completed=state.is_completed,
+        updated_at=conversation.updated_at,
+    )
+    await events.publish(conversation.pk, updated)
 
 
 async def _run(conversation: Conversation, outputs: TurnOutputs, text: str) -> None:
@@ -128,7 +240,7 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
         logger.exception("turn failed (error id %s, message %s)", error_id, reply_id)
         await _fail_turn(outputs, f"Internal error (id {error_id}).", "internal")
     await _finish_leftovers(conversation.pk, user_message_id)
-    await events.publish(conversation.pk, events.turn_done(conversation.pk, user_message_id))
+    await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
 
 
 async def _fail_turn(outputs: TurnOutputs, error: str, code: str) -> None:
@@ -146,3 +258,60 @@ async def _finish_leftovers(conversation_id: int, user_message_id: int) -> None:
     )
     async for message in leftovers:
         await finish_untouched(message, MessageStatus.STOPPED)
+
+
+async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
+    """Stream an LLM reply into the writer's message and finish it, whatever happens."""
+    message_id = writer.message_id
+    _generating[message_id] = asyncio.current_task()
+    started = time.monotonic()
+    metrics.generation_started()
+    message = None
+    outcome = "interrupted"
+    try:
+        message = await _generate(writer, request)
+        outcome = message.status
+        return message
+    except StopRequested:
+        outcome = "deleted"  # only a finish that found no row lets it out of _generate
+        raise
+    except asyncio.CancelledError:
+        if asyncio.current_task() in _deleted_turns:
+            outcome = "deleted"
+        raise
+    finally:
+        _generating.pop(message_id, None)
+        _observe(writer, message, started, outcome)
+
+
+async def _generate(writer: ReplyWriter, request: LLMRequest) -> Message:
+    try:
+        await stream_reply(writer, request)
+    except LLMError as exc:
+        return await writer.finish(MessageStatus.FAILED, error=exc.message, error_code=exc.code)
+    except TimeoutError:
+        limit = settings.GENERATION_MAX_SECONDS
+        error = f"The reply took longer than {limit:g} s and was cut off."
+        return await writer.finish(MessageStatus.FAILED, error=error, error_code="timeout")
+    except StopRequested:
+        return await writer.finish(MessageStatus.STOPPED)
+    except asyncio.CancelledError:
+        if writer.message_id in _stopping:
+            _stopping.discard(writer.message_id)
+            return await writer.finish(MessageStatus.STOPPED)
+        raise
+    return await writer.finish(MessageStatus.COMPLETE)
+
+
+def _observe(writer: ReplyWriter, message: Message | None, started: float, outcome: str) -> None:
+    metrics.generation_finished(time.monotonic() - started, outcome)
+    if writer.first_token_at is not None:
+        metrics.observe_first_token(writer.first_token_at - started)
+    if writer.usage is not None:
+        metrics.count_tokens(
+            writer.bot_id,
+            writer.usage.prompt_tokens,
+            writer.usage.completion_tokens,
+        )
+    if message is not None and message.error_code:
+        metrics.count_error(message.error_code)

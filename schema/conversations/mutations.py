@@ -4,13 +4,20 @@ import strawberry
 import strawberry_django
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from strawberry import UNSET, relay
 
-from conversations import events, services
-from conversations.generation import end_conversation, start_turn, stop_generation
+from conversations import services
+from conversations.turns import end_conversation, stop_generation
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for, message_for
+from schema.conversations.inputs import (
+    DeleteConversationInput,
+    MarkMessagesReadInput,
+    SendMessageInput,
+    StartConversationInput,
+    StopGenerationInput,
+)
+from schema.conversations.policy import message_accept
 from schema.conversations.types import (
     Conversation,
     Message,
@@ -19,58 +26,6 @@ from schema.conversations.types import (
 )
 from schema.errors import graphql_errors
 from server.ratelimit import client_ip, hit
-
-
-@strawberry.input
-class StartConversationInput:
-    bot_id: relay.GlobalID
-    scenario_id: relay.GlobalID | None = None
-    user_session: str | None = None
-
-
-@strawberry.input
-class SendMessageInput:
-    conversation_id: relay.GlobalID
-    text: str
-
-
-@strawberry.input
-class StopGenerationInput:
-    message_id: relay.GlobalID
-
-
-@strawberry.input
-class MarkMessagesReadInput:
-    conversation_id: relay.GlobalID
-    message_ids: list[relay.GlobalID] | None = strawberry.field(
-        default=UNSET, description="Only these messages; all finished ones when omitted."
-    )
-
-
-@strawberry.input
-class DeleteConversationInput:
-    id: relay.GlobalID
-
-
-async def send(info: Info, input: SendMessageInput):
-    """Accept a message and start its turn; shared by sendMessage and the chat subscription."""
-    conversation = await conversation_for(info, input.conversation_id)
-    await services.message_send_precheck(conversation=conversation)
-    ip = client_ip(info.context.request)
-    await hit(
-        settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
-        "messages-conversation",
-        str(conversation.pk),
-        what="messages in this conversation",
-    )
-    await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
-    user_message, reply = await sync_to_async(services.message_send)(
-        conversation=conversation, text=input.text
-    )
-    await events.publish(conversation.pk, events.created(user_message))
-    await events.publish(conversation.pk, events.created(reply))
-    start_turn(conversation.pk, user_message.pk, reply.pk)
-    return conversation, user_message, reply
 
 
 @strawberry.type
@@ -105,7 +60,8 @@ class ConversationMutation:
     )
     async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
         with graphql_errors():
-            _, user_message, reply = await send(info, input)
+            conversation = await conversation_for(info, input.conversation_id)
+            user_message, reply = await message_accept(info, conversation, input.text)
         return SendMessagePayload(user_message=user_message, reply=reply)
 
     @strawberry_django.mutation(handle_django_errors=True)

@@ -1,21 +1,22 @@
 """Subscriptions: the conversation event stream, and chat (send + stream in one operation)."""
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 from strawberry import relay
 
-from conversations import models
+from conversations import events, models
 from conversations.replay import LiveEventsUnavailable, conversation_events
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for
-from schema.conversations.mutations import SendMessageInput, send
+from schema.conversations.inputs import SendMessageInput
+from schema.conversations.policy import message_accept
 from schema.conversations.types import (
     ConversationDeleted,
     ConversationEvent,
     ConversationUpdated,
+    Message,
     MessageCompleted,
     MessageCreated,
     MessageDelta,
@@ -31,33 +32,33 @@ class ResumeFromInput:
     offset: int = strawberry.field(description="Characters of that message already received.")
 
 
-def _message(fields: dict) -> models.Message:
-    data = dict(fields)
-    for key in ("created_at", "updated_at"):
-        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-    data["pk"] = data.pop("id")
-    return models.Message(**data)
+def _message(snapshot: events.MessageSnapshot) -> Message:
+    # The snapshot has the model's attribute names; the cast tells strawberry-django's
+    # type check to accept it in place of a Message row.
+    return strawberry.cast(Message, snapshot)
 
 
-async def to_graphql(event: dict):
-    kind = event["kind"]
-    if kind == "created":
-        return MessageCreated(message=_message(event["message"]))
-    if kind == "delta":
-        message_id = relay.GlobalID("Message", str(event["message_id"]))
-        return MessageDelta(message_id=message_id, offset=event["offset"], text=event["text"])
-    if kind == "completed":
-        return MessageCompleted(message=_message(event["message"]))
-    if kind == "failed":
-        message = _message(event["message"])
-        return MessageFailed(message=message, code=message.error_code, error=message.error)
-    if kind == "conversation":
-        conversation = await models.Conversation.objects.filter(
-            pk=event["conversation_id"]
-        ).afirst()
-        return ConversationUpdated(conversation=conversation) if conversation else None
-    if kind == "deleted":
-        conversation_id = relay.GlobalID("Conversation", str(event["conversation_id"]))
+def to_graphql(event: events.Event, conversation: models.Conversation):
+    """The GraphQL event for a conversation event (None for internal ones). `conversation`
+    is the subscription's own row, brought up to date by ConversationUpdated."""
+    if isinstance(event, events.MessageCreated):
+        return MessageCreated(message=_message(event.message))
+    if isinstance(event, events.MessageDelta):
+        message_id = relay.GlobalID("Message", str(event.message_id))
+        return MessageDelta(message_id=message_id, offset=event.offset, text=event.text)
+    if isinstance(event, events.MessageCompleted):
+        return MessageCompleted(message=_message(event.message))
+    if isinstance(event, events.MessageFailed):
+        failed = event.message
+        return MessageFailed(message=_message(failed), code=failed.error_code, error=failed.error)
+    if isinstance(event, events.ConversationUpdated):
+        conversation.variables = event.variables
+        conversation.private_variables = event.private_variables
+        conversation.is_completed = event.is_completed
+        conversation.updated_at = event.updated_at or conversation.updated_at
+        return ConversationUpdated(conversation=conversation)
+    if isinstance(event, events.ConversationDeleted):
+        conversation_id = relay.GlobalID("Conversation", str(event.conversation_id))
         return ConversationDeleted(conversation_id=conversation_id)
     return None
 
@@ -68,19 +69,18 @@ def _websocket(info: Info):
     return info.context.ws
 
 
-async def _chat_events(ws, conversation_id, sent, send_after_join):
+async def _chat_events(ws, conversation, sent, send_after_join):
     """The turn's events; ends once the turn is done and its replies are finished."""
     unfinished: set[int] = set()
     turn_done = False
-    async for event in conversation_events(ws, conversation_id, after_join=send_after_join):
-        kind = event["kind"]
-        if kind == "turn_done":
-            turn_done = turn_done or event["message_id"] == sent["id"]
-        elif kind == "created" and event["message"]["status"] in ("pending", "streaming"):
-            unfinished.add(event["message"]["id"])
-        elif kind in ("completed", "failed"):
-            unfinished.discard(event["message"]["id"])
-        converted = await to_graphql(event)
+    async for event in conversation_events(ws, conversation.pk, after_join=send_after_join):
+        if isinstance(event, events.TurnDone):
+            turn_done = turn_done or event.user_message_id == sent["id"]
+        elif isinstance(event, events.MessageCreated) and not event.message.is_terminal:
+            unfinished.add(event.message.id)
+        elif isinstance(event, events.MessageCompleted | events.MessageFailed):
+            unfinished.discard(event.message.id)
+        converted = to_graphql(event, conversation)
         if converted is not None:
             yield converted
         if turn_done and not unfinished:
@@ -112,7 +112,7 @@ class ConversationSubscription:
                 resume = (message_pk, resume_from.offset)
         try:
             async for event in conversation_events(ws, conversation.pk, resume=resume):
-                converted = await to_graphql(event)
+                converted = to_graphql(event, conversation)
                 if converted is not None:
                     yield converted
         except LiveEventsUnavailable as exc:
@@ -129,12 +129,13 @@ class ConversationSubscription:
 
         async def send_after_join() -> int:
             with graphql_errors():
-                _, user_message, _ = await send(info, input)
+                current = await conversation_for(info, input.conversation_id)
+                user_message, _ = await message_accept(info, current, input.text)
             sent["id"] = user_message.pk
             return user_message.pk
 
         try:
-            async for event in _chat_events(ws, conversation.pk, sent, send_after_join):
+            async for event in _chat_events(ws, conversation, sent, send_after_join):
                 yield event
         except LiveEventsUnavailable as exc:
             raise unavailable(exc) from exc

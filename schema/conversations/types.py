@@ -70,6 +70,11 @@ class Message(ModelNode):
         return relay.GlobalID("Conversation", str(root.conversation_id))
 
     @classmethod
+    def resolve_id(cls, root, *, info) -> str:
+        # A row, or an event's MessageSnapshot (subscriptions show events without a read).
+        return str(root.pk)
+
+    @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
         return _visible(info, queryset, message_list)
 

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
-from conversations import generation
+from conversations import turns
 from conversations.models import Conversation, Message
 from server.metrics import REGISTRY
 from tests.asgi_client import gql_data, gql_http, start_conversation, ws_client
@@ -125,7 +125,7 @@ async def test_delete_mid_reply_ends_every_subscription_and_stops_the_turn():
     watcher = await Stream(token, EVENTS, {"id": conversation_id}).start()
     try:
         await _until(lambda: chat.has("MessageDelta") and watcher.has("MessageDelta"), "deltas")
-        assert generation.active_count() == 1
+        assert turns.active_count() == 1
 
         # when the conversation is deleted
         data = await gql_data(DELETE, {"input": {"id": conversation_id}}, {"X-Chat-Token": token})
@@ -153,7 +153,7 @@ async def test_delete_mid_reply_ends_every_subscription_and_stops_the_turn():
         assert not [
             e for e in stream.events if e["__typename"] in ends and e["message"]["id"] in replies
         ]
-    await _until(lambda: generation.active_count() == 0, "the turn to stop")
+    await _until(lambda: turns.active_count() == 0, "the turn to stop")
     assert not await Message.objects.aexists()
     assert _generations("deleted") == deleted_before + 1
     assert _generations("interrupted") == interrupted_before
@@ -219,5 +219,5 @@ async def test_watchdog_ends_the_stream_when_its_conversation_vanished_without_a
     assert watcher.completed
     assert watcher.events[-1]["__typename"] == "ConversationDeleted"
     # the turn, in no way told, stops at its next write, which finds no row
-    await _until(lambda: generation.active_count() == 0, "the turn to stop")
+    await _until(lambda: turns.active_count() == 0, "the turn to stop")
     assert _generations("deleted") == deleted_before + 1

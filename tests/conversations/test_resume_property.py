@@ -24,7 +24,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from strawberry.relay import from_base64, to_base64
 
-from conversations import events, generation
+from conversations import events, turns
 from conversations.models import Message
 from tests.asgi_client import gql_data, start_conversation, ws_client
 from tests.factories import BotFactory
@@ -90,10 +90,10 @@ async def runtime(settings, fake):
     yield to_base64("Bot", bot.pk)
     # No turn may outlive the test (and its database).
     for _ in range(1000):
-        if not generation.active_count():
+        if not turns.active_count():
             break
         await asyncio.sleep(0.01)
-    assert not generation.active_count(), "a turn outlived its test"
+    assert not turns.active_count(), "a turn outlived its test"
 
 
 def _pk(global_id: str) -> int:
@@ -238,10 +238,10 @@ async def test_dropped_deltas_are_repaired_exactly(runtime, monkeypatch):
 
     async def lossy_publish(conversation_id, event):
         # Created/completed/failed always go through; deltas are lost at random.
-        if event["kind"] == "delta" and rng.random() < 0.35:
+        if event.kind == "delta" and rng.random() < 0.35:
             counts["dropped"] += 1
             return
-        counts["delivered"] += event["kind"] == "delta"
+        counts["delivered"] += event.kind == "delta"
         await publish(conversation_id, event)
 
     async def counting_send_to(channel, event):

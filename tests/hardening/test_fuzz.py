@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.relay import to_base64
 
-import schema.conversations.mutations
+import conversations.turns
 from conversations.services import conversation_start
 from tests.factories import BotFactory, ScenarioFactory, StepFactory
 
@@ -140,7 +140,7 @@ def check(response) -> dict:
 @pytest.fixture
 def world(owner, settings, monkeypatch):
     settings.RATE_LIMITS_ENABLED = False
-    monkeypatch.setattr(schema.conversations.mutations, "start_turn", lambda *args: None)
+    monkeypatch.setattr(conversations.turns, "start_turn", lambda *args: None)
     bot = BotFactory(owner=owner, name="Fuzzed", is_active=True)
     scenario = ScenarioFactory(bot=bot, name="Main")
     step = StepFactory(scenario=scenario, name="hello")

@@ -1,0 +1,108 @@
+"""Every change of a Message's status, and only here.
+
+    (created) -> PENDING -> STREAMING -> COMPLETE | FAILED | STOPPED | INTERRUPTED
+                PENDING  ---------------> COMPLETE | FAILED | STOPPED | INTERRUPTED
+
+Each transition is one conditional UPDATE guarded by the current status, never a
+read-modify-save: of two processes finishing the same message (a writer and the sweeper,
+a stop and a completion) exactly one wins, and only the winner publishes the event. A
+terminal message is never written again.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from conversations import events
+from conversations.models import ACTIVE_STATUSES, Conversation, Message, MessageRole, MessageStatus
+
+INTERRUPTED_ERROR = "The server restarted while this reply was being generated."
+
+
+def reply_slot(*, conversation: Conversation, step_id: int | None = None) -> Message:
+    """Create an assistant message to be generated (PENDING); the caller publishes it
+    with `publish_created` once its transaction has committed."""
+    return Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.PENDING,
+        step_id=step_id,
+    )
+
+
+async def areply_slot(*, conversation: Conversation, step_id: int | None = None) -> Message:
+    """`reply_slot` from async code, published at once (no transaction to wait for)."""
+    message = await Message.objects.acreate(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.PENDING,
+        step_id=step_id,
+    )
+    await publish_created(message)
+    return message
+
+
+async def publish_created(message: Message) -> None:
+    await events.publish(message.conversation_id, events.created(message))
+
+
+async def progress(message_id: int, content: str) -> bool:
+    """PENDING/STREAMING -> STREAMING with the text so far (also the writer's heartbeat).
+
+    False when the message is no longer active or a stop was requested from another
+    process. No event: the first delta is what subscribers see.
+    """
+    updated = await Message.objects.filter(
+        pk=message_id, stop_requested=False, status__in=ACTIVE_STATUSES
+    ).aupdate(status=MessageStatus.STREAMING, content=content, updated_at=timezone.now())
+    return bool(updated)
+
+
+async def finish(
+    message: Message, status: str, *, error: str = "", error_code: str = "", **values
+) -> bool:
+    """Active -> `status` (terminal), with `values` (content, token counts) written too.
+
+    On success `message` carries the new state, which is published as its terminal
+    event. False when the message was already terminal or is gone: whoever finished it
+    published that state, and it stands.
+    """
+    fields = {**values, "status": status, "error": error, "error_code": error_code}
+    fields["updated_at"] = timezone.now()
+    updated = await Message.objects.filter(pk=message.pk, status__in=ACTIVE_STATUSES).aupdate(
+        **fields
+    )
+    if not updated:
+        return False
+    for name, value in fields.items():
+        setattr(message, name, value)
+    if "content" not in values:
+        # Progress writes may have stored more text than the caller's copy holds; the
+        # row is terminal now, so this read is final.
+        message.content = (
+            await Message.objects.filter(pk=message.pk).values_list("content", flat=True).afirst()
+            or ""
+        )
+    await events.publish(message.conversation_id, events.finished(message))
+    return True
+
+
+async def interrupt_stale(cutoff: datetime) -> int:
+    """Active messages untouched since `cutoff` -> INTERRUPTED (partial text kept)."""
+    stale = Message.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
+    count = 0
+    async for message in stale:
+        updated = await Message.objects.filter(
+            pk=message.pk, status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
+        ).aupdate(
+            status=MessageStatus.INTERRUPTED,
+            error=INTERRUPTED_ERROR,
+            error_code="interrupted",
+            updated_at=timezone.now(),
+        )
+        if updated:
+            count += 1
+            message.status = MessageStatus.INTERRUPTED
+            message.error, message.error_code = INTERRUPTED_ERROR, "interrupted"
+            await events.publish(message.conversation_id, events.finished(message))
+    return count
