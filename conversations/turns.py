@@ -14,9 +14,9 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError
 
 from bots.models import Step
+from bots.templating import RenderBudgetExceeded
 from conversations import events
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
-from conversations.engine.templating import RenderBudgetExceeded
 from conversations.generation import build_request, finish_untouched, generate_into
 from conversations.models import Conversation, Message, MessageRole, MessageStatus
 from conversations.selectors import history_for
