@@ -20,8 +20,8 @@ from conversations import events
 from conversations.llm import ChatMessage, LLMError, LLMRequest, get_provider
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.streaming import ReplyWriter, StopRequested
-from server import metrics
-from server.exceptions import NotFound
+from core import metrics
+from core.exceptions import NotFound
 
 logger = logging.getLogger(__name__)
 

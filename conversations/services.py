@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import token_digest
 from bots.models import Bot, Scenario
 from bots.selectors import bot_list
 from conversations.models import (
@@ -18,7 +17,8 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
-from server.exceptions import NotFound
+from core.exceptions import NotFound
+from core.tokens import token_digest
 
 
 def _startable_bot(*, user, bot_id: int) -> Bot:

@@ -1,9 +1,11 @@
 """Text the database can store: no NUL, no lone surrogates.
 
-Templates (``{{ "\\x00" }}``) and API responses (``"\\u0000"``, ``"\\ud800"`` in JSON)
-can produce both; Postgres refuses NUL in text and JSON, and UTF-8 encoders (the
-database's, msgpack's for the channel layer) refuse surrogates. NUL is dropped and each
-surrogate becomes U+FFFD, so the turn goes on with what can be kept.
+Postgres refuses NUL in text and JSON, and UTF-8 encoders (the database's, msgpack's for
+the channel layer) refuse surrogates. Input from clients (variables, credentials) with
+either is refused (``unstorable_reason``, ``is_storable``); text the engine produces from
+templates (``{{ "\\x00" }}``) and API responses (``"\\u0000"``, ``"\\ud800"`` in JSON) is
+repaired instead (``storable_text``, ``storable_json``): NUL is dropped and each surrogate
+becomes U+FFFD, so the turn goes on with what can be kept.
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ import re
 from typing import Any
 
 _UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored ("nul_character", "lone_surrogate"), or None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "nul_character" if found.group() == "\x00" else "lone_surrogate"
+
+
+def is_storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
 
 
 def _replacement(match: re.Match[str]) -> str:

@@ -8,6 +8,7 @@ from strawberry import UNSET, relay
 
 from conversations import events, services
 from conversations.generation import end_conversation, start_turn, stop_generation
+from core.ratelimit import client_ip, hit
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for, message_for
@@ -18,7 +19,6 @@ from schema.conversations.types import (
     StartConversationPayload,
 )
 from schema.errors import graphql_errors
-from server.ratelimit import client_ip, hit
 
 
 @strawberry.input
