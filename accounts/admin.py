@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from accounts.admin_scoping import OwnedAdmin
 from accounts.backends import PasswordThrottled
 from accounts.models import ApiToken
+from core.admin_scoping import OwnedAdmin
 
 
 @admin.register(ApiToken)

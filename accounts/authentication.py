@@ -15,8 +15,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.backends import PasswordThrottled, storable
-from accounts.models import ApiToken, token_digest, usable_tokens
+from accounts.backends import PasswordThrottled
+from accounts.models import ApiToken, usable_tokens
+from core.storable import is_storable
+from core.tokens import token_digest
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -50,7 +52,7 @@ class Credential:
 
 
 async def user_from_api_token(raw: str):
-    if not storable(raw):
+    if not is_storable(raw):
         raise AuthenticationFailed("Invalid or revoked API token.")
     now = timezone.now()
     token = (

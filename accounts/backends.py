@@ -21,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.hashers import make_password, verify_password
 
-from server.ratelimit import client_ip, count, count_sync, exceeded, exceeded_sync
+from core.ratelimit import client_ip, count, count_sync, exceeded, exceeded_sync
+from core.storable import is_storable
 
 
 class PasswordThrottled(Exception):
@@ -33,17 +34,6 @@ class PasswordThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Too many failed logins: retry in {retry_after} s.")
         self.retry_after = retry_after
-
-
-def storable(value: str) -> bool:
-    """False for text a database column cannot hold: NUL or a lone surrogate."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @functools.cache
@@ -90,7 +80,7 @@ class ThrottledModelBackend(ModelBackend):
             return None
         limits = _limits(request, username)
         _throttle_if_exceeded(exceeded_sync(*limit) for limit in limits)
-        if storable(username) and storable(password):
+        if is_storable(username) and is_storable(password):
             user = _find(username).first()
             # Django's sync views (the admin) already hold a thread: it waits here while
             # the pool bounds how many hashes run at once.
@@ -107,7 +97,7 @@ class ThrottledModelBackend(ModelBackend):
             return None
         limits = _limits(request, username)
         _throttle_if_exceeded([await exceeded(*limit) for limit in limits])
-        if storable(username) and storable(password):
+        if is_storable(username) and is_storable(password):
             user = await _find(username).afirst()
             checked = await asyncio.get_running_loop().run_in_executor(
                 _pool(), _check, user, password

@@ -1,12 +1,5 @@
-import hashlib
-
 from django.conf import settings
 from django.db import models
-
-
-def token_digest(raw: str) -> str:
-    """Tokens are random and long, so a plain SHA-256 is enough (no salt/slow hash)."""
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class ApiTokenScope(models.TextChoices):

@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiToken, ApiTokenScope, token_digest
-from server.exceptions import NotFound
+from accounts.models import ApiToken, ApiTokenScope
+from core.exceptions import NotFound
+from core.tokens import token_digest
 
 TOKEN_PREFIX = "bst_"
 

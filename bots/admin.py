@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from accounts.admin_scoping import OwnedAdmin, OwnedChoicesMixin
 from bots.models import Bot, Scenario, Step
+from core.admin_scoping import OwnedAdmin, OwnedChoicesMixin
 
 OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
 

@@ -1,7 +1,7 @@
 """The ``content`` of a scenario step: one pydantic schema per step type.
 
 Steps refer to other steps of the same scenario by name. Text, URL, header, body and
-prompt strings are Jinja templates (see ``conversations.engine.templating``) and are
+prompt strings are Jinja templates (see ``bots.templating``) and are
 compiled here, so a broken template is refused when the scenario is saved.
 """
 
@@ -27,8 +27,8 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
-from conversations.engine.patterns import pattern_problem
-from conversations.engine.templating import check_template
+from bots.patterns import pattern_problem
+from bots.templating import check_template
 
 Operator = Literal["eq", "ne", "contains", "gt", "gte", "lt", "lte", "in", "regex", "exists"]
 ValidationType = Literal["text", "number", "email", "choice", "regex"]

@@ -11,7 +11,7 @@ from django.db.models import CharField, F, Max, TextField
 from bots.models import Bot, Scenario, Step
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.validation import scenario_validate
-from server.exceptions import NotFound
+from core.exceptions import NotFound
 
 
 def _get_visible(queryset, pk: int, label: str):

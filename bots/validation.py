@@ -7,7 +7,8 @@ per-turn step cap every time). Warnings point at likely mistakes: steps no path 
 
 from dataclasses import dataclass, field
 
-from bots.content import step_ends_scenario, step_targets, step_waits_for_input
+from bots.content import step_targets, step_waits_for_input
+from bots.flow import StepFlow
 from bots.models import Scenario, Step
 
 
@@ -19,25 +20,6 @@ class ScenarioReport:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _successors(step: Step, ordered: list[Step], by_name: dict[str, Step]) -> list[Step]:
-    """Steps the engine may run after `step` (mirrors conversations.engine.runner)."""
-    if step_ends_scenario(step.content):
-        return []
-    following = None
-    if step.next_step_id:
-        following = next((s for s in ordered if s.pk == step.next_step_id), None)
-    else:
-        index = ordered.index(step)
-        following = ordered[index + 1] if index + 1 < len(ordered) else None
-    targets = [
-        by_name[name] for name in step_targets(step.step_type, step.content) if name in by_name
-    ]
-    if step.step_type == "condition":
-        # Without a default target, no match falls through to the next step.
-        return targets if step.content.get("default_target") else [*targets, following]
-    return [*targets, following]
 
 
 def _strongly_connected(graph: dict[int, list[int]]) -> list[list[int]]:
@@ -89,17 +71,15 @@ def validate_steps(initial: Step | None, steps: list[Step]) -> ScenarioReport:
     if not steps:
         report.errors.append("The scenario has no steps.")
         return report
-    ordered = sorted(steps, key=lambda s: (s.order, s.pk))
-    by_name = {s.name: s for s in ordered}
+    flow = StepFlow(steps)
+    ordered, by_name = flow.steps, flow.by_name
     if initial is None:
         report.errors.append("The scenario has no initial step.")
     for step in ordered:
         for name in step_targets(step.step_type, step.content):
             if name not in by_name:
                 report.errors.append(f'Step "{step.name}" targets "{name}", not in this scenario.')
-    graph = {
-        s.pk: [n.pk for n in _successors(s, ordered, by_name) if n is not None] for s in ordered
-    }
+    graph = {s.pk: [n.pk for n in flow.successors(s)] for s in ordered}
     names = {s.pk: s.name for s in ordered}
     waits = {s.pk for s in ordered if step_waits_for_input(s.step_type)}
     for component in _strongly_connected(graph):

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from accounts.admin_scoping import OwnedAdmin
 from conversations.models import Conversation, Message
+from core.admin_scoping import OwnedAdmin
 
 OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
 

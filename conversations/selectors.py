@@ -2,8 +2,8 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import token_digest
 from conversations.models import Conversation, Message, MessageStatus
+from core.tokens import token_digest
 
 
 def conversation_list(

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import token_digest
 from bots.models import Bot, Scenario
 from bots.selectors import bot_list
 from conversations import events, transitions, turns
@@ -19,7 +18,8 @@ from conversations.models import (
     Message,
     MessageRole,
 )
-from server.exceptions import NotFound
+from core.exceptions import NotFound
+from core.tokens import token_digest
 
 
 def _startable_bot(*, user, bot_id: int) -> Bot:

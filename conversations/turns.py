@@ -24,16 +24,16 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from bots.models import Step
+from bots.templating import RenderBudgetExceeded
 from conversations import events, transitions
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
-from conversations.engine.templating import RenderBudgetExceeded
 from conversations.generation import build_request, stream_reply
 from conversations.llm import LLMError, LLMRequest
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
-from server import metrics
-from server.exceptions import NotFound
+from core import metrics
+from core.exceptions import NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from strawberry import auto, relay
 
 from accounts import models, services
 from accounts.backends import PasswordThrottled
+from core.exceptions import Forbidden
+from core.ratelimit import RateLimited
 from schema.bots.types import User
 from schema.common import ModelNode, pk_from_global_id
 from schema.context import Info
-from server.exceptions import Forbidden
-from server.ratelimit import RateLimited
 
 ApiTokenScope = strawberry.enum(
     models.ApiTokenScope, description="What an API token may do: READ runs no mutations."

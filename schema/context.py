@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from strawberry.types import Info as _Info
 
-from server.exceptions import AuthenticationRequired
+from core.exceptions import AuthenticationRequired
 
 
 @dataclass

@@ -19,7 +19,6 @@ strawberry ("Invalid cursor", MaskUnexpectedErrors).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -36,9 +35,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.relay.types import PREFIX as CURSOR_PREFIX
 from strawberry.relay.utils import from_base64
 
+from core.storable import unstorable_reason
 from schema.limits import LruCache
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Findings reported per operation: enough to fix the input, few enough to stay small.
 MAX_FINDINGS = 10
 MESSAGES = {
@@ -51,24 +50,17 @@ CURSOR_ARGUMENTS = frozenset({"after", "before"})
 MAX_OFFSET = 2**31 - 1
 
 
-def _text_reason(text: str) -> str | None:
-    found = _UNSTORABLE.search(text)
-    if found is None:
-        return None
-    return "nul_character" if found.group() == "\x00" else "lone_surrogate"
-
-
 def findings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """(path, reason) for each unstorable part of a JSON value, keys included."""
     if isinstance(value, str):
-        if reason := _text_reason(value):
+        if reason := unstorable_reason(value):
             yield path, reason
     elif isinstance(value, float):
         if not math.isfinite(value):
             yield path, "non_finite_number"
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if isinstance(key, str) and (reason := _text_reason(key)):
+            if isinstance(key, str) and (reason := unstorable_reason(key)):
                 yield path, reason
             yield from findings(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
@@ -104,7 +96,7 @@ class _Literals(Visitor):
         self.cursors: list[ArgumentNode] = []
 
     def enter_string_value(self, node: StringValueNode, *_args) -> None:
-        reason = _text_reason(node.value)
+        reason = unstorable_reason(node.value)
         if reason and len(self.errors) < MAX_FINDINGS:
             message = f"A string in the document {MESSAGES[reason]}."
             self.errors.append(_error(message, reason, node=node))

@@ -21,8 +21,8 @@ from schema.extensions import (
     TokenScope,
 )
 from schema.input_checks import StorableInput
+from schema.metrics import MetricsExtension
 from schema.system import SystemQuery
-from server.metrics import MetricsExtension
 
 
 @strawberry.type

@@ -20,7 +20,7 @@ applied to the legacy protocol too:
 - the credential a socket authenticated with (API token, session cookie, Basic) is
   checked again every WS_AUTH_RECHECK_INTERVAL seconds: once it would no longer
   authenticate (token revoked, logout, password changed, user deactivated) → 4403;
-- more than WS_MAX_SOCKETS_PER_IP sockets from one client address (server/ratelimit.py
+- more than WS_MAX_SOCKETS_PER_IP sockets from one client address (core/ratelimit.py
   `client_ip`), or more than WS_MAX_SOCKETS_PER_CHAT_TOKEN with one `chatToken` in
   connection_init → 4013 ("try again later", like 1013, which daphne cannot send: the
   graphql-ws client retries it with backoff, and a slot frees when a socket closes);
@@ -53,13 +53,13 @@ from accounts.authentication import (
     session_credential,
     user_from_authorization,
 )
-from accounts.backends import storable
+from core.ratelimit import client_ip
+from core.storable import is_storable
 from overrides.channels_consumer import ResilientLayerMixin
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
 from server import metrics
 from server.origins import origin_allowed
-from server.ratelimit import client_ip
 from server.socket_slots import SocketSlots
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
         chat_token = str(params["chatToken"]) if params.get("chatToken") else None
-        if chat_token is not None and not storable(chat_token):
+        if chat_token is not None and not is_storable(chat_token):
             # A lone surrogate cannot even be hashed: a wrong token, not an internal error.
             raise ConnectionRejectionError({"message": "Invalid chat token."})
         context.chat_token = chat_token

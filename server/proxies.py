@@ -13,7 +13,7 @@ header can never become a rate-limit key or a log field.
 
 This runs as ASGI middleware around the whole application, for HTTP and websockets
 alike: Django's `REMOTE_ADDR` and `request.is_secure()`, the websocket scope's `client`,
-`server.ratelimit.client_ip` and the access log all see the result. (uvicorn's
+`core.ratelimit.client_ip` and the access log all see the result. (uvicorn's
 ProxyHeadersMiddleware does the same but would bring a second server into the image,
 and passes on whatever string the header holds.)
 """

@@ -10,7 +10,7 @@ from django.contrib.auth import hashers
 from django.test import Client
 
 from accounts import backends
-from server import ratelimit
+from core import ratelimit
 from tests.asgi_client import gql_http, ws_client
 from tests.factories import PASSWORD, UserFactory
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from conversations.engine.patterns import compile_pattern
+from bots.patterns import compile_pattern
 
 MAX_ANSWER_LENGTH = 4000
 

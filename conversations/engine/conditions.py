@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from conversations.engine.patterns import PatternError, compile_pattern
+from bots.patterns import PatternError, compile_pattern
 
 _NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _MAX_REGEX_INPUT = 10_000

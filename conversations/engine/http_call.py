@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 
 from bots.content import RESERVED_HEADERS
+from bots.templating import RenderBudget, TemplateError, render, render_json
 from conversations.engine.conditions import MISSING, lookup
 from conversations.engine.offload import off_loop
-from conversations.engine.storable import storable_json
-from conversations.engine.templating import RenderBudget, TemplateError, render, render_json
 from conversations.engine.urls import render_url
+from core.storable import storable_json
 
 IPAddress = IPv4Address | IPv6Address
 

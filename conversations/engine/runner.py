@@ -1,13 +1,10 @@
 """The scenario engine: one visitor turn through a scenario's steps.
 
-A turn runs steps until one needs input (a question) or the scenario ends. The next step
-is the step's `next_step`, else the next one by `order` (a message or LLM step with
-`"end": true` ends the scenario instead); conditions jump to the target
-of their first matching branch (else the default target), API calls to their
-`error_target` on failure. A cap on steps per turn stops loops with a clear error, and
-the templates a turn renders share one CPU budget (``SCENARIO_RENDER_SECONDS``): a turn
-over it fails with code ``render_budget``. Templates and owner regexes run off the event
-loop (``offload``).
+A turn runs steps until one needs input (a question) or the scenario ends; which step
+follows which is the next-step rule of ``bots.flow``. A cap on steps per turn stops loops
+with a clear error, and the templates a turn renders share one CPU budget
+(``SCENARIO_RENDER_SECONDS``): a turn over it fails with code ``render_budget``. Templates
+and owner regexes run off the event loop (``offload``).
 
 The scenario starts with the visitor's first message. When it ends, the conversation is
 marked completed; a `chat` bot then continues as free LLM chat (system prompt, history
@@ -22,13 +19,13 @@ from typing import Any
 
 from django.conf import settings
 
-from bots.content import step_ends_scenario
+from bots.flow import StepFlow
 from bots.models import Step, StepType
+from bots.templating import RenderBudget, TemplateError, render
 from conversations.engine.answers import validate_answer
 from conversations.engine.conditions import first_match
 from conversations.engine.http_call import perform_api_call
 from conversations.engine.offload import off_loop
-from conversations.engine.templating import RenderBudget, TemplateError, render
 from conversations.models import Conversation
 
 logger = logging.getLogger(__name__)
@@ -79,21 +76,9 @@ class ScenarioRun:
     def __init__(self, steps: list[Step], state: TurnState, emit: Emit) -> None:
         # One CPU budget for every template the turn renders (texts, prompts, requests).
         self.budget = RenderBudget(settings.SCENARIO_RENDER_SECONDS)
-        self.steps = sorted(steps, key=lambda s: (s.order, s.pk))
-        self.by_name = {s.name: s for s in self.steps}
-        self.by_id = {s.pk: s for s in self.steps}
+        self.flow = StepFlow(steps)
         self.state = state
         self.emit = emit
-
-    def next_of(self, step: Step) -> Step | None:
-        """`next_step` if set, else the following step by order."""
-        if step.next_step_id:
-            return self.by_id.get(step.next_step_id)
-        later = [s for s in self.steps if (s.order, s.pk) > (step.order, step.pk)]
-        return later[0] if later else None
-
-    def target(self, name: str | None, fallback: Step) -> Step | None:
-        return self.by_name.get(name) if name else self.next_of(fallback)
 
     @property
     def template_variables(self) -> dict[str, Any]:
@@ -118,7 +103,7 @@ class ScenarioRun:
             return False
         self.set_variable(content["variable"], result.value)
         self.state.awaiting_input = False
-        return self.next_of(step)
+        return self.flow.next_of(step)
 
     def set_variable(self, name: str, value: Any, *, private: bool = False) -> bool:
         """Store a variable unless both stores would outgrow their cap (then: None).
@@ -158,8 +143,7 @@ class ScenarioRun:
         self.state.is_completed = True
 
     async def execute(self, step: Step) -> Step | None:
-        following = await self._execute(step)
-        return None if step_ends_scenario(step.content) else following
+        return self.flow.after(step, await self._execute(step))
 
     async def _execute(self, step: Step) -> Step | None:
         content = step.content
@@ -172,14 +156,14 @@ class ScenarioRun:
             return step
         elif kind == StepType.CONDITION:
             name = await off_loop(first_match, content["branches"], self.template_variables)
-            return self.target(name or content.get("default_target"), step)
+            return self.flow.target(name or content.get("default_target"), step)
         elif kind == StepType.API_CALL:
             return await self.call_api(step)
         elif kind == StepType.LLM:
             reply = await self.emit(Output(step, prompt=await self.render(content["prompt"])))
             if content.get("variable"):
                 self.set_variable(content["variable"], reply)
-        return self.next_of(step)
+        return self.flow.next_of(step)
 
     async def call_api(self, step: Step) -> Step | None:
         """Visitors read the ``select``ed value and a generic error; the owner the rest."""
@@ -196,15 +180,15 @@ class ScenarioRun:
             stale = self.state.variables if private else self.state.private_variables
             stale.pop(variable, None)
             if self.set_variable(variable, result.value, private=private):
-                return self.next_of(step)
-            return self.target(content.get("error_target"), step)
+                return self.flow.next_of(step)
+            return self.flow.target(content.get("error_target"), step)
         detail = f"{result.error_code}: {result.error}"
         logger.info("api_call step %r failed: %s", step.name, detail)
         self.state.private_variables.pop(variable, None)
         self.set_variable(variable, None)
         self.set_variable(f"{variable}_error", API_CALL_FAILED)
         self.set_variable(f"{variable}_error", detail, private=True)
-        return self.target(content.get("error_target"), step)
+        return self.flow.target(content.get("error_target"), step)
 
 
 async def run_scenario_turn(steps: list[Step], state: TurnState, text: str, emit: Emit) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-from conversations.engine.templating import (
+from bots.templating import (
     URL_MARK_END,
     URL_MARK_START,
     RenderBudget,

@@ -2,8 +2,8 @@ from strawberry import relay
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_list, message_list
+from core.exceptions import AuthenticationRequired, NotFound
 from schema.common import pk_from_global_id
-from server.exceptions import AuthenticationRequired, NotFound
 
 
 async def conversation_for(info, conversation_id: relay.GlobalID | str, *, field="conversation_id"):

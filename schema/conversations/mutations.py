@@ -7,6 +7,7 @@ from django.conf import settings
 
 from conversations import services
 from conversations.turns import end_conversation, stop_generation
+from core.ratelimit import client_ip, hit
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for, message_for
@@ -25,7 +26,6 @@ from schema.conversations.types import (
     StartConversationPayload,
 )
 from schema.errors import graphql_errors
-from server.ratelimit import client_ip, hit
 
 
 @strawberry.type

@@ -4,8 +4,8 @@ from django.conf import settings
 
 from conversations import services
 from conversations.models import Conversation, Message
+from core.ratelimit import client_ip, hit
 from schema.context import Info
-from server.ratelimit import client_ip, hit
 
 
 async def message_accept(

@@ -7,6 +7,7 @@ from strawberry import relay
 
 from conversations import events, models
 from conversations.replay import LiveEventsUnavailable, conversation_events
+from core.exceptions import Forbidden
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for
@@ -23,7 +24,6 @@ from schema.conversations.types import (
     MessageFailed,
 )
 from schema.errors import graphql_errors, unavailable
-from server.exceptions import Forbidden
 
 
 @strawberry.input

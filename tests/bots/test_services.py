@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from bots import services
 from bots.models import Bot, Scenario, Step
-from server.exceptions import NotFound
+from core.exceptions import NotFound
 from tests.factories import ScenarioFactory, StepFactory
 
 

@@ -8,7 +8,7 @@ from strawberry.relay import to_base64
 
 from conversations import turns
 from conversations.models import Conversation, Message
-from server.metrics import REGISTRY
+from core.metrics import REGISTRY
 from tests.asgi_client import gql_data, gql_http, start_conversation, ws_client
 from tests.factories import BotFactory
 

@@ -1,6 +1,6 @@
 import pytest
 
-from conversations.engine.templating import RenderBudget, TemplateError
+from bots.templating import RenderBudget, TemplateError
 from conversations.engine.urls import render_url
 
 

@@ -3,8 +3,11 @@ from collections.abc import AsyncGenerator
 import pytest
 import strawberry
 
-from server import metrics
-from server.metrics import REGISTRY, MetricsExtension
+from core import metrics
+from core.metrics import REGISTRY
+from schema import metrics as schema_metrics
+from schema.metrics import MetricsExtension, operation_label
+from server.metrics import ws_connected, ws_disconnected
 
 METRIC_NAMES = (
     "botstream_http_requests_total",
@@ -135,13 +138,13 @@ def test_extension_counts_an_unparsable_document_as_an_anonymous_error():
 
 
 def test_operation_names_beyond_the_cap_share_one_label(monkeypatch):
-    monkeypatch.setattr(metrics, "_seen_operations", set())
-    monkeypatch.setattr(metrics, "MAX_OPERATION_NAMES", 2)
+    monkeypatch.setattr(schema_metrics, "_seen_operations", set())
+    monkeypatch.setattr(schema_metrics, "MAX_OPERATION_NAMES", 2)
 
-    labels = [metrics.operation_label(name) for name in ("A", "B", "C", "A")]
+    labels = [operation_label(name) for name in ("A", "B", "C", "A")]
 
     assert labels == ["A", "B", "other", "A"]
-    assert metrics.operation_label("bad name\n") == "invalid"
+    assert operation_label("bad name\n") == "invalid"
 
 
 def test_generation_helpers_update_gauge_histograms_and_counters():
@@ -170,9 +173,9 @@ def test_generation_helpers_update_gauge_histograms_and_counters():
 def test_websocket_helpers_track_open_connections():
     before = sample("botstream_websocket_connections")
 
-    metrics.ws_connected()
-    metrics.ws_connected()
-    metrics.ws_disconnected()
+    ws_connected()
+    ws_connected()
+    ws_disconnected()
 
     assert sample("botstream_websocket_connections") == before + 1
-    metrics.ws_disconnected()
+    ws_disconnected()

@@ -35,7 +35,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
-from conversations.engine.storable import storable_text
+from core.storable import storable_text
 
 MAX_OUTPUT_CHARS = 20_000
 MAX_VALUE_SIZE = 100_000

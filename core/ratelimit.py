@@ -20,7 +20,7 @@ from limits import parse, storage, strategies
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from server.exceptions import Forbidden
+from core.exceptions import Forbidden
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from conversations.engine.templating import (
+from bots.templating import (
     MAX_OUTPUT_CHARS,
     RenderBudget,
     RenderBudgetExceeded,
@@ -178,7 +178,7 @@ def test_render_json_renders_every_nested_string():
 
 
 def test_templates_are_compiled_once():
-    from conversations.engine.templating import _compile
+    from bots.templating import _compile
 
     source = "cached {{ x }} template"
     render(source, {"x": 1})
