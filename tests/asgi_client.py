@@ -47,24 +47,3 @@ async def start_conversation(bot_id: str, **extra) -> tuple[str, str]:
     data = await gql_data(START, {"input": {"botId": bot_id, **extra}})
     payload = data["startConversation"]
     return payload["conversation"]["id"], payload["chatToken"]
-
-
-def rebuild(events: list[dict]) -> dict[str, dict]:
-    """Apply events the way a client does; asserts no gap and no overlap."""
-    messages: dict[str, dict] = {}
-    for event in events:
-        kind = event["__typename"]
-        if kind == "MessageCreated":
-            message = event["message"]
-            assert message["id"] not in messages, f"duplicate MessageCreated {message['id']}"
-            messages[message["id"]] = {"content": message["content"], "status": message["status"]}
-        elif kind == "MessageDelta":
-            current = messages[event["messageId"]]
-            assert event["offset"] == len(current["content"]), (event, current)
-            current["content"] += event["text"]
-        elif kind in ("MessageCompleted", "MessageFailed"):
-            message = event["message"]
-            current = messages[message["id"]]
-            assert current["content"] == message["content"], (current, message)
-            current["status"] = message["status"]
-    return messages

@@ -11,15 +11,14 @@ import time
 
 import pytest
 
+from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import SERVER_ENV, words
 from tests.e2e.wsclient import (
-    CONVERSATION_EVENTS,
     GraphQLWebSocket,
     collect_events,
     create_bot,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
     terminal_event,

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import redis
 
+from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CONVERSATION_EVENTS,
     DELETE_CONVERSATION,
     LEGACY_WS,
     SEND_MESSAGE,
@@ -30,7 +30,6 @@ from tests.e2e.wsclient import (
     delete_conversation,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
     stop_generation,
