@@ -397,6 +397,11 @@ async def message_by_id(
 ACTIVE = ("PENDING", "STREAMING")
 
 
+def streamed_at_least(chars: int) -> Callable[[dict], bool]:
+    """For `wait_for_message`: the message is streaming with `chars` characters stored."""
+    return lambda m: m["status"] == "STREAMING" and len(m["content"]) >= chars
+
+
 async def wait_for_message(
     http: GraphQLHTTP,
     conversation_id: str,
