@@ -5,17 +5,11 @@ from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
 from conversations.models import Message
-from tests.asgi_client import gql_data, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
 from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SEND = """
-mutation($input: SendMessageInput!) {
-  sendMessage(input: $input) { userMessage { id content } reply { id status } }
-}
-"""
 
 
 @pytest.fixture

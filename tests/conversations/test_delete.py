@@ -9,15 +9,12 @@ from strawberry.relay import to_base64
 from conversations import generation
 from conversations.models import Conversation, Message
 from server.metrics import REGISTRY
-from tests.asgi_client import gql_data, gql_http, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, gql_http, start_conversation, ws_client
 from tests.chat_events import CHAT, CONVERSATION_EVENTS
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEND = """
-mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }
-"""
 DELETE = """
 mutation($input: DeleteConversationInput!) {
   deleteConversation(input: $input) {

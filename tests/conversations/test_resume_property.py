@@ -26,7 +26,7 @@ from strawberry.relay import from_base64, to_base64
 
 from conversations import events, generation
 from conversations.models import Message
-from tests.asgi_client import gql_data, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
 from tests.chat_events import CONVERSATION_EVENTS, apply_event
 from tests.factories import BotFactory
 from tests.fake_openai import FakeOpenAI
@@ -38,12 +38,6 @@ TRIALS = 50
 DROP_TRIALS = 12
 TOKENS = 60
 MAX_DISCONNECTS = 3
-
-SEND = """
-mutation($input: SendMessageInput!) {
-  sendMessage(input: $input) { userMessage { id } reply { id } }
-}
-"""
 
 
 def _reply(body: dict) -> list[str]:
