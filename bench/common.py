@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests import support
 from tests.support import pg_drop, pg_recreate, run_manage, with_db_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,12 +209,6 @@ def raise_fd_limit(wanted: int = 65536) -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Never inherited from the shell: every child gets them explicitly.
@@ -450,8 +445,8 @@ DAPHNE_FLAGS = [
 ]
 
 
-class Daphne:
-    """One daphne process on a free loopback port."""
+class Daphne(support.Daphne):
+    """One production-like daphne (tests/support.py), stopped whatever way the bench exits."""
 
     def __init__(
         self,
@@ -461,93 +456,26 @@ class Daphne:
         app: str = "server.asgi:application",
         extra_args: list[str] | None = None,
     ) -> None:
-        self.name = name
-        self.env = child_env({**SERVER_ENV, **env})
-        self.app = app
-        self.extra_args = extra_args or []
-        self.port = 0
-        self.process: subprocess.Popen | None = None
-        self.launched_ns = 0
-        self.log_path = Workdir.path() / f"daphne-{name}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        super().__init__(
+            name,
+            child_env({**SERVER_ENV, **env}),
+            Workdir.path() / f"daphne-{name}.log",
+            app=app,
+            args=[*DAPHNE_FLAGS, *(extra_args or [])],
+            ready_timeout=40.0,
+            poll_interval=0.02,
+        )
 
     def launch(self) -> None:
-        self.port = free_port()
-        log_file = open(self.log_path, "a")  # noqa: SIM115 (the child owns it)
-        self.launched_ns = time.perf_counter_ns()
-        self.process = track(
-            subprocess.Popen(
-                [
-                    str(BIN / "daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    *DAPHNE_FLAGS,
-                    *self.extra_args,
-                    self.app,
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        log_file.close()
+        super().launch()
+        track(self.process)
 
-    def wait_ready(self, path: str = "/healthz", timeout: float = 40.0) -> float:
-        """Seconds from launch until `path` answers 200 (raises after `timeout`)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne {self.name} exited:\n{self.log_tail()}")
-            status = http_status(self.port, path)
-            if status == 200:
-                return (time.perf_counter_ns() - self.launched_ns) / 1e9
-            time.sleep(0.02)
-        raise RuntimeError(f"daphne {self.name} not ready in {timeout} s:\n{self.log_tail()}")
-
-    def start(self, path: str = "/healthz") -> Daphne:
-        for attempt in range(3):
-            self.launch()
-            try:
-                self.wait_ready(path)
-                return self
-            except RuntimeError:
-                exited = self.process.poll() is not None
-                self.stop()
-                if attempt == 2 or not (exited and "Address already in use" in self.log_tail()):
-                    raise
-        return self
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout)
 
     def rss_kb(self) -> int:
         return proc_status_kb(self.pid, "VmRSS")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     def __enter__(self) -> Daphne:
         return self.start()
@@ -594,13 +522,6 @@ def _dechunk(data: bytes) -> bytes:
         out.append(rest[:size])
         data = rest[size + 2 :]
     return b"".join(out)
-
-
-def http_status(port: int, path: str) -> int | None:
-    try:
-        return http_request(port, "GET", path, timeout=1.0)[0]
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def graphql(

@@ -1,5 +1,6 @@
 """Async helpers that drive the real ASGI application (HTTP and websockets) in-process."""
 
+import base64
 import json
 from typing import Any
 
@@ -36,6 +37,46 @@ def ws_client(connection_params: dict[str, Any] | None = None, **kwargs):
     )
 
 
+SEND = """
+mutation($input: SendMessageInput!) {
+  sendMessage(input: $input) { userMessage { id content } reply { id status } }
+}
+"""
+ME = "{ me { username } }"
+LOGIN = """
+mutation($input: LoginInput!) {
+  login(input: $input) {
+    __typename
+    ... on OperationInfo { messages { field code message } }
+  }
+}
+"""
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """HTTP Basic credentials, as a header or a connection_init payload."""
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+async def closed(client) -> dict:
+    """The websocket.close the server sends next (any message before it is skipped)."""
+    while (output := await client.receive_output(timeout=5))["type"] != "websocket.close":
+        pass
+    return output
+
+
+async def close_after_init(payload: dict) -> dict:
+    """Open a socket, send connection_init with `payload`: the close the server answers."""
+    client = ws_client(payload)
+    try:
+        await client.connect()
+        await client.send_json_to({"type": "connection_init", "payload": payload})
+        return await closed(client)
+    finally:
+        await client.disconnect()
+
+
 START = """
 mutation($input: StartConversationInput!) {
   startConversation(input: $input) { chatToken conversation { id } }
@@ -47,24 +88,3 @@ async def start_conversation(bot_id: str, **extra) -> tuple[str, str]:
     data = await gql_data(START, {"input": {"botId": bot_id, **extra}})
     payload = data["startConversation"]
     return payload["conversation"]["id"], payload["chatToken"]
-
-
-def rebuild(events: list[dict]) -> dict[str, dict]:
-    """Apply events the way a client does; asserts no gap and no overlap."""
-    messages: dict[str, dict] = {}
-    for event in events:
-        kind = event["__typename"]
-        if kind == "MessageCreated":
-            message = event["message"]
-            assert message["id"] not in messages, f"duplicate MessageCreated {message['id']}"
-            messages[message["id"]] = {"content": message["content"], "status": message["status"]}
-        elif kind == "MessageDelta":
-            current = messages[event["messageId"]]
-            assert event["offset"] == len(current["content"]), (event, current)
-            current["content"] += event["text"]
-        elif kind in ("MessageCompleted", "MessageFailed"):
-            message = event["message"]
-            current = messages[message["id"]]
-            assert current["content"] == message["content"], (current, message)
-            current["status"] = message["status"]
-    return messages

@@ -1,14 +1,23 @@
 """Helpers shared by the e2e and browser fixtures and by bench/: `manage.py` in a child
-process, and throwaway Postgres databases (created from a template, dropped after)."""
+process, throwaway Postgres databases (created from a template, dropped after), and
+daphne on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 def run_manage(args: list[str], env: dict[str, str], timeout: float = 180) -> str:
@@ -48,3 +57,136 @@ def pg_recreate(url: str, name: str, template: str | None = None) -> None:
 def pg_drop(url: str, name: str) -> None:
     with _pg_admin(url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """daphne exited because another process bound its port between choice and launch."""
+
+
+class Daphne:
+    """One daphne process on a free loopback port, its output appended to `log_path`.
+
+    `env` is the child's whole environment and `args` go before the app (bench passes
+    the production flags); what else a caller keeps track of (bench: stopping children
+    at exit; e2e: log tails in failure reports) stays in its subclass or fixture.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        app: str = "server.asgi:application",
+        args: Sequence[str] = (),
+        ready_timeout: float = 20.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_path
+        self.app = app
+        self.args = list(args)
+        self.ready_timeout = ready_timeout
+        self.poll_interval = poll_interval
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.launched_ns = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def launch(self) -> None:
+        """Start the process on a free port (without waiting for it)."""
+        self.port = free_port()
+        with open(self.log_path, "a") as log:  # the child holds its own copy of the file
+            log.write(f"--- starting {self.name} on port {self.port} ---\n")
+            log.flush()
+            self.launched_ns = time.perf_counter_ns()
+            self.process = subprocess.Popen(
+                [BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.args, self.app],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, path: str = "/healthz") -> float:
+        """Seconds from launch until `path` answers 200. Otherwise the process is stopped
+        and PortTaken (launch again) or RuntimeError (with the log's tail) is raised."""
+        deadline = time.monotonic() + self.ready_timeout
+        with httpx.Client(timeout=2, trust_env=False) as client:
+            while time.monotonic() < deadline and self.process.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{self.url}{path}").status_code == 200:
+                        return (time.perf_counter_ns() - self.launched_ns) / 1e9
+                time.sleep(self.poll_interval)
+        exited = self.process.poll() is not None
+        self.stop()
+        tail = self.log_tail()
+        if exited and "Address already in use" in tail:
+            raise PortTaken(f"daphne {self.name}: port {self.port} was taken")
+        raise RuntimeError(f"daphne {self.name} did not become ready:\n{tail}")
+
+    def start(self, path: str = "/healthz", attempts: int = 3) -> Daphne:
+        """Launch and wait until ready; launches again when the port was taken meanwhile."""
+        for _ in range(attempts - 1):
+            self.launch()
+            with contextlib.suppress(PortTaken):
+                self.wait_ready(path)
+                return self
+        self.launch()
+        self.wait_ready(path)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+        if self.alive:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._reap(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything."""
+        if self.alive:
+            self.process.send_signal(signal.SIGKILL)
+        self._reap(5)
+
+    def _reap(self, timeout: float) -> None:
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])

@@ -8,35 +8,13 @@ import pytest
 from django.db import DataError, OperationalError
 
 from accounts import authentication
-from tests.asgi_client import gql_http, ws_client
+from tests.asgi_client import LOGIN, ME, close_after_init, gql_http
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ME = "{ me { username } }"
-LOGIN = """
-mutation($input: LoginInput!) {
-  login(input: $input) {
-    __typename
-    ... on OperationInfo { messages { field code } }
-  }
-}
-"""
 
 
 def basic(raw: str) -> str:
     return "Basic " + base64.b64encode(raw.encode()).decode()
-
-
-async def close_after_init(payload: dict) -> dict:
-    client = ws_client(payload)
-    try:
-        await client.connect()
-        await client.send_json_to({"type": "connection_init", "payload": payload})
-        while (output := await client.receive_output(timeout=5))["type"] != "websocket.close":
-            pass
-    finally:
-        await client.disconnect()
-    return output
 
 
 @pytest.mark.parametrize("raw", ["alice\0:x", "alice:x\0", "\0:\0"])

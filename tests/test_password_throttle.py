@@ -1,7 +1,6 @@
 """Every path that checks a password is throttled (accounts/backends.py): HTTP Basic on
 /graphql, Basic in a websocket's connection_init, the login mutation and /admin/login/."""
 
-import base64
 import threading
 
 import pytest
@@ -11,20 +10,10 @@ from django.test import Client
 
 from accounts import backends
 from core import ratelimit
-from tests.asgi_client import gql_http, ws_client
+from tests.asgi_client import LOGIN, ME, basic_auth, close_after_init, gql_http
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ME = "{ me { username } }"
-LOGIN = """
-mutation($input: LoginInput!) {
-  login(input: $input) {
-    __typename
-    ... on OperationInfo { messages { code message } }
-  }
-}
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -48,20 +37,15 @@ async def ada():
     return await sync_to_async(UserFactory)(username="ada")
 
 
-def basic(username: str, password: str) -> dict[str, str]:
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
-
-
 async def test_http_basic_is_throttled_after_failed_passwords_even_with_the_right_one(
     settings, ada
 ):
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "3/minute"
     for _ in range(3):
-        status, _ = await gql_http(ME, headers=basic("ada", "wrong"))
+        status, _ = await gql_http(ME, headers=basic_auth("ada", "wrong"))
         assert status == 401
 
-    status, body = await gql_http(ME, headers=basic("ada", PASSWORD))
+    status, body = await gql_http(ME, headers=basic_auth("ada", PASSWORD))
 
     assert status == 429
     [error] = body["errors"]
@@ -73,17 +57,17 @@ async def test_successful_basic_logins_are_not_counted(settings, ada):
     settings.RATE_LIMIT_LOGIN = "2/minute"
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "2/minute"
     for _ in range(5):
-        status, body = await gql_http(ME, headers=basic("ada", PASSWORD))
+        status, body = await gql_http(ME, headers=basic_auth("ada", PASSWORD))
         assert (status, body["data"]) == (200, {"me": {"username": "ada"}})
 
 
 async def test_failures_per_client_ip_are_throttled_across_usernames(settings, ada):
     settings.RATE_LIMIT_LOGIN = "3/minute"
     for username in ("bob", "carol", "dave"):
-        status, _ = await gql_http(ME, headers=basic(username, "guess"))
+        status, _ = await gql_http(ME, headers=basic_auth(username, "guess"))
         assert status == 401
 
-    status, _ = await gql_http(ME, headers=basic("ada", PASSWORD))
+    status, _ = await gql_http(ME, headers=basic_auth("ada", PASSWORD))
 
     assert status == 429
 
@@ -92,10 +76,10 @@ async def test_failures_per_username_do_not_throttle_other_users(settings, ada):
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "2/minute"
     await sync_to_async(UserFactory)(username="grace")
     for _ in range(2):
-        await gql_http(ME, headers=basic("ada", "wrong"))
+        await gql_http(ME, headers=basic_auth("ada", "wrong"))
 
-    throttled, _ = await gql_http(ME, headers=basic("ada", PASSWORD))
-    status, body = await gql_http(ME, headers=basic("grace", PASSWORD))
+    throttled, _ = await gql_http(ME, headers=basic_auth("ada", PASSWORD))
+    status, body = await gql_http(ME, headers=basic_auth("grace", PASSWORD))
 
     assert throttled == 429
     assert (status, body["data"]) == (200, {"me": {"username": "grace"}})
@@ -104,13 +88,13 @@ async def test_failures_per_username_do_not_throttle_other_users(settings, ada):
 async def test_a_throttled_attempt_computes_no_hash(settings, ada, monkeypatch):
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "2/minute"
     for _ in range(2):
-        await gql_http(ME, headers=basic("ada", "wrong"))
+        await gql_http(ME, headers=basic_auth("ada", "wrong"))
     hashes = []
     monkeypatch.setattr(
         backends, "verify_password", lambda *args: hashes.append(args) or (False, False)
     )
 
-    status, _ = await gql_http(ME, headers=basic("ada", "another guess"))
+    status, _ = await gql_http(ME, headers=basic_auth("ada", "another guess"))
 
     assert status == 429
     assert hashes == []
@@ -118,17 +102,10 @@ async def test_a_throttled_attempt_computes_no_hash(settings, ada, monkeypatch):
 
 async def test_websocket_basic_is_throttled_with_close_4429(settings, ada):
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "3/minute"
-    closes = []
-    for password in ["wrong"] * 3 + [PASSWORD]:
-        client = ws_client(basic("ada", password))
-        try:
-            await client.connect()
-            await client.send_json_to(
-                {"type": "connection_init", "payload": basic("ada", password)}
-            )
-            closes.append(await client.receive_output(timeout=5))
-        finally:
-            await client.disconnect()
+    closes = [
+        await close_after_init(basic_auth("ada", password))
+        for password in ["wrong"] * 3 + [PASSWORD]
+    ]
 
     assert [close["code"] for close in closes] == [4403, 4403, 4403, 4429]
     assert "retry in" in closes[-1]["reason"]
@@ -137,7 +114,7 @@ async def test_websocket_basic_is_throttled_with_close_4429(settings, ada):
 async def test_login_mutation_shares_the_count_with_http_basic(settings, ada):
     settings.RATE_LIMIT_LOGIN_PER_USERNAME = "2/minute"
     for _ in range(2):
-        await gql_http(ME, headers=basic("ada", "wrong"))
+        await gql_http(ME, headers=basic_auth("ada", "wrong"))
 
     _, body = await gql_http(LOGIN, {"input": {"username": "ada", "password": PASSWORD}})
 
@@ -192,7 +169,7 @@ def test_admin_and_client_logins_hash_in_the_password_pool(transactional_db, has
 async def test_http_basic_hashes_in_the_password_pool_not_on_the_loop(ada, hash_threads):
     # Not the event loop's thread, and not asgiref's thread for database work either.
     for password in (PASSWORD, "wrong"):
-        await gql_http(ME, headers=basic("ada", password))
+        await gql_http(ME, headers=basic_auth("ada", password))
     assert len(hash_threads) == 2
     assert all(name.startswith("password") for name in hash_threads)
 
@@ -202,11 +179,14 @@ def test_a_throttled_http_basic_request_says_when_to_retry(settings, transaction
     UserFactory(username="ada")
     client = Client()
     client.post(
-        "/graphql", {"query": ME}, content_type="application/json", headers=basic("ada", "x")
+        "/graphql", {"query": ME}, content_type="application/json", headers=basic_auth("ada", "x")
     )
 
     response = client.post(
-        "/graphql", {"query": ME}, content_type="application/json", headers=basic("ada", PASSWORD)
+        "/graphql",
+        {"query": ME},
+        content_type="application/json",
+        headers=basic_auth("ada", PASSWORD),
     )
 
     assert response.status_code == 429

@@ -7,14 +7,11 @@ from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
 from conversations.models import ACTIVE_STATUSES, Message
-from tests.asgi_client import START, gql_data, gql_http, start_conversation
+from tests.asgi_client import SEND, START, gql_data, gql_http, start_conversation
 from tests.factories import BotFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEND = """
-mutation($input: SendMessageInput!) { sendMessage(input: $input) { userMessage { id } } }
-"""
 LOGIN = """
 mutation($input: LoginInput!) {
   login(input: $input) {
@@ -81,9 +78,6 @@ mutation($input: StopGenerationInput!) {
   stopGeneration(input: $input) { __typename ... on Message { status } }
 }
 """
-SEND_REPLY = """
-mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }
-"""
 
 
 async def test_messages_refused_as_busy_do_not_count_against_the_conversation_limit(settings):
@@ -94,7 +88,7 @@ async def test_messages_refused_as_busy_do_not_count_against_the_conversation_li
     conversation_id, token = await start_conversation(bot_id)
     headers = {"X-Chat-Token": token}
     variables = {"input": {"conversationId": conversation_id, "text": "hi"}}
-    first = await gql_data(SEND_REPLY, variables, headers)
+    first = await gql_data(SEND, variables, headers)
 
     # when three more messages arrive while the reply is still generating
     codes = []
@@ -107,7 +101,7 @@ async def test_messages_refused_as_busy_do_not_count_against_the_conversation_li
     # then they are refused as busy, and the next message is still within the limit
     assert codes == ["BUSY", "BUSY", "BUSY"]
     assert stopped["stopGeneration"] == {"__typename": "Message", "status": "STOPPED"}
-    second = await gql_data(SEND_REPLY, variables, headers)
+    second = await gql_data(SEND, variables, headers)
     await gql_data(STOP, {"input": {"messageId": second["sendMessage"]["reply"]["id"]}}, headers)
     _, body = await gql_http(SEND, variables, headers)
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"

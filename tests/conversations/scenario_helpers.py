@@ -8,19 +8,9 @@ from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
 from bots.models import Scenario, Step
-from tests.asgi_client import rebuild, start_conversation, ws_client
+from tests.asgi_client import start_conversation, ws_client
+from tests.chat_events import CHAT, rebuild
 from tests.factories import BotFactory
-
-EVENT_FIELDS = """
-  __typename
-  ... on MessageCreated { message { id role content status } }
-  ... on MessageDelta { messageId offset text }
-  ... on MessageCompleted { message { id content status } }
-  ... on MessageFailed { message { id content status } code error }
-"""
-CHAT = f"""
-subscription($input: SendMessageInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}
-"""
 
 
 @sync_to_async
@@ -61,13 +51,7 @@ class Chat:
         async with ws_client({"chatToken": self.token}) as ws:
             events = await subscription_events(ws, CHAT, variables)
         assert all("errors" not in e for e in events), events
-        messages = rebuild(events)
-        roles = {
-            e["message"]["id"]: e["message"]["role"]
-            for e in events
-            if e["__typename"] == "MessageCreated"
-        }
-        return [m for mid, m in messages.items() if roles.get(mid) == "ASSISTANT"]
+        return [m for m in rebuild(events).values() if m["role"] == "ASSISTANT"]
 
     async def texts(self, text: str) -> list[str]:
         return [m["content"] for m in await self.say(text)]

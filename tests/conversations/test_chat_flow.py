@@ -5,34 +5,11 @@ from asgiref.sync import sync_to_async
 from strawberry.relay import to_base64
 
 from conversations.models import Message
-from tests.asgi_client import gql_data, rebuild, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
+from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-EVENT_FIELDS = """
-  __typename
-  ... on MessageCreated { message { id role content status } }
-  ... on MessageDelta { messageId offset text }
-  ... on MessageCompleted { message { id content status } }
-  ... on MessageFailed { message { id content status } code error }
-"""
-
-CHAT = f"""
-subscription($input: SendMessageInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}
-"""
-
-EVENTS = f"""
-subscription($id: ID!, $resume: ResumeFromInput) {{
-  conversationEvents(conversationId: $id, resumeFrom: $resume) {{ {EVENT_FIELDS} }}
-}}
-"""
-
-SEND = """
-mutation($input: SendMessageInput!) {
-  sendMessage(input: $input) { userMessage { id content } reply { id status } }
-}
-"""
 
 
 @pytest.fixture
@@ -77,7 +54,7 @@ async def test_send_message_then_events_replay(offline):
         await asyncio.sleep(0.01)
     async with ws_client({"chatToken": token}) as ws:
         results = []
-        async for r in ws.subscribe(EVENTS, {"id": conversation_id}):
+        async for r in ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id}):
             results.append(r.data["conversationEvents"])
             if (
                 r.data["conversationEvents"]["__typename"] == "MessageCompleted"

@@ -9,28 +9,12 @@ from strawberry.relay import to_base64
 from conversations import turns
 from conversations.models import Conversation, Message
 from core.metrics import REGISTRY
-from tests.asgi_client import gql_data, gql_http, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, gql_http, start_conversation, ws_client
+from tests.chat_events import CHAT, CONVERSATION_EVENTS
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EVENT_FIELDS = """
-  __typename
-  ... on MessageCreated { message { id role content status } }
-  ... on MessageDelta { messageId offset text }
-  ... on MessageCompleted { message { id content status } }
-  ... on MessageFailed { message { id content status } code error }
-  ... on ConversationDeleted { conversationId }
-"""
-EVENTS = f"""
-subscription($id: ID!) {{ conversationEvents(conversationId: $id) {{ {EVENT_FIELDS} }} }}
-"""
-CHAT = f"""
-subscription($input: SendMessageInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}
-"""
-SEND = """
-mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }
-"""
 DELETE = """
 mutation($input: DeleteConversationInput!) {
   deleteConversation(input: $input) {
@@ -122,7 +106,7 @@ async def test_delete_mid_reply_ends_every_subscription_and_stops_the_turn():
     # (The in-memory SQLite test database refuses reads during another connection's write
     # transaction: the watcher joins once the message is stored.)
     await _until(lambda: chat.has("MessageCreated"), "the message to be sent")
-    watcher = await Stream(token, EVENTS, {"id": conversation_id}).start()
+    watcher = await Stream(token, CONVERSATION_EVENTS, {"id": conversation_id}).start()
     try:
         await _until(lambda: chat.has("MessageDelta") and watcher.has("MessageDelta"), "deltas")
         assert turns.active_count() == 1
@@ -164,7 +148,7 @@ async def test_subscribing_to_a_deleted_conversation_is_not_found():
     await gql_data(DELETE, {"input": {"id": conversation_id}}, {"X-Chat-Token": token})
 
     async with ws_client({"chatToken": token}) as ws:
-        results = [r async for r in ws.subscribe(EVENTS, {"id": conversation_id})]
+        results = [r async for r in ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id})]
 
     [result] = results
     [error] = result.errors
@@ -204,7 +188,7 @@ async def test_watchdog_ends_the_stream_when_its_conversation_vanished_without_a
         {"input": {"conversationId": conversation_id, "text": "hello"}},
         {"X-Chat-Token": token},
     )
-    watcher = await Stream(token, EVENTS, {"id": conversation_id}).start()
+    watcher = await Stream(token, CONVERSATION_EVENTS, {"id": conversation_id}).start()
     try:
         await _until(lambda: watcher.has("MessageDelta"), "a delta")
 

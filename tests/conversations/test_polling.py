@@ -8,14 +8,11 @@ from strawberry.relay import to_base64
 
 from accounts.services import api_token_create
 from conversations.models import Message
-from tests.asgi_client import gql_data, start_conversation
+from tests.asgi_client import SEND, gql_data, start_conversation
 from tests.factories import BotFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEND = """
-mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }
-"""
 UNREAD = """
 query($id: ID!) {
   conversation(id: $id) {

@@ -26,7 +26,8 @@ from strawberry.relay import from_base64, to_base64
 
 from conversations import events, turns
 from conversations.models import Message
-from tests.asgi_client import gql_data, start_conversation, ws_client
+from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
+from tests.chat_events import CONVERSATION_EVENTS, apply_event
 from tests.factories import BotFactory
 from tests.fake_openai import FakeOpenAI
 
@@ -37,26 +38,6 @@ TRIALS = 50
 DROP_TRIALS = 12
 TOKENS = 60
 MAX_DISCONNECTS = 3
-
-EVENT_FIELDS = """
-  __typename
-  ... on MessageCreated { message { id role content status } }
-  ... on MessageDelta { messageId offset text }
-  ... on MessageCompleted { message { id content status } }
-  ... on MessageFailed { message { id content status } code error }
-"""
-
-EVENTS = f"""
-subscription($id: ID!, $resume: ResumeFromInput) {{
-  conversationEvents(conversationId: $id, resumeFrom: $resume) {{ {EVENT_FIELDS} }}
-}}
-"""
-
-SEND = """
-mutation($input: SendMessageInput!) {
-  sendMessage(input: $input) { userMessage { id } reply { id } }
-}
-"""
 
 
 def _reply(body: dict) -> list[str]:
@@ -108,21 +89,8 @@ class Client:
         self.deltas = 0
 
     def apply(self, event: dict) -> None:
-        kind = event["__typename"]
-        if kind == "MessageCreated":
-            message = event["message"]
-            assert message["id"] not in self.messages, f"duplicate MessageCreated: {event}"
-            self.messages[message["id"]] = {"content": message["content"], "status": None}
-        elif kind == "MessageDelta":
-            current = self.messages[event["messageId"]]
-            assert event["offset"] == len(current["content"]), ("gap or overlap", event, current)
-            current["content"] += event["text"]
-            self.deltas += 1
-        elif kind in ("MessageCompleted", "MessageFailed"):
-            message = event["message"]
-            current = self.messages[message["id"]]
-            assert current["content"] == message["content"], ("final mismatch", event, current)
-            current["status"] = message["status"]
+        apply_event(self.messages, event)
+        self.deltas += event["__typename"] == "MessageDelta"
 
     def resume_from(self) -> dict | None:
         if not self.messages:
@@ -149,11 +117,11 @@ async def _follow(
                 {
                     "id": "1",
                     "type": "subscribe",
-                    "payload": {"query": EVENTS, "variables": variables},
+                    "payload": {"query": CONVERSATION_EVENTS, "variables": variables},
                 }
             )
             return False
-        results = ws.subscribe(EVENTS, variables)
+        results = ws.subscribe(CONVERSATION_EVENTS, variables)
         read = 0
         try:
             async for result in results:
@@ -208,7 +176,11 @@ async def _trial(rng: random.Random, bot_id: str, index: int) -> Client:
             await asyncio.gather(*leaving)
     stored = await Message.objects.aget(pk=_pk(reply_id))
     assert stored.status == "complete", stored.status
-    assert client.messages[reply_id] == {"content": stored.content, "status": "COMPLETE"}
+    assert client.messages[reply_id] == {
+        "content": stored.content,
+        "status": "COMPLETE",
+        "role": "ASSISTANT",
+    }
     assert len(stored.content) > TOKENS * 4
     return client
 

@@ -10,8 +10,8 @@ seeded once per session:
 The seed is two owners, "owner" and "other", each with an API token (`Database`).
 Bots are created through the GraphQL API by the tests.
 
-Servers: `servers.start(name, **env)` runs `daphne -b 127.0.0.1 -p <free port>
-server.asgi:application` against the module's database and the module's fake OpenAI
+Servers: `servers.start(name, **env)` runs daphne (tests/support.py, shared with bench/)
+on a free loopback port against the module's database and the module's fake OpenAI
 server, waits for GET /healthz (bounded), and always stops it at module end. Each
 server's output goes to a log file whose tail is attached to the report of a failing test.
 """
@@ -23,27 +23,19 @@ import logging
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.e2e.wsclient import GraphQLHTTP
 from tests.fake_openai import FakeOpenAI
-from tests.support import pg_drop, pg_recreate, run_manage, with_db_name
+from tests.support import Daphne, PortTaken, pg_drop, pg_recreate, run_manage, with_db_name
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT = 20.0
 # Tokens like the fake server's: a word with its trailing whitespace.
 TOKEN = re.compile(r"\S+\s*|\s+")
@@ -227,123 +219,15 @@ def _child_env(overrides: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Server(Daphne):
+    """One daphne process of a test module, with the module's environment."""
 
-
-@dataclass
-class Server:
-    """One daphne process."""
-
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = 0
-    process: subprocess.Popen | None = None
-    _log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(name, _child_env(env), log_path, ready_timeout=HEALTH_TIMEOUT)
 
     @property
     def http(self) -> GraphQLHTTP:
         return GraphQLHTTP(self.graphql_url)
-
-    def launch(self) -> None:
-        """Start the process on a free port (without waiting for it)."""
-        self.port = _free_port()
-        self._log = open(self.log_path, "a")  # noqa: SIM115 (closed in stop/kill)
-        self._log.write(f"--- starting {self.name} on port {self.port} ---\n")
-        self._log.flush()
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "server.asgi:application",
-            ],
-            cwd=ROOT,
-            env=_child_env(self.env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def start(self, attempts: int = 3) -> Server:
-        """Launch and wait until healthy; retries when the port was taken meanwhile."""
-        for _ in range(attempts):
-            self.launch()
-            if self.wait_healthy():
-                return self
-        raise RuntimeError(f"daphne {self.name} did not become healthy:\n{self.log_tail()}")
-
-    def wait_healthy(self) -> bool:
-        """Whether the launched process answers /healthz in time (else it is stopped)."""
-        if self._wait_healthy():
-            return True
-        exited = self.process.poll() is not None
-        self.stop()
-        if exited and "Address already in use" in self.log_tail():
-            return False
-        raise RuntimeError(f"daphne {self.name} did not become healthy:\n{self.log_tail()}")
-
-    def _wait_healthy(self) -> bool:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        with httpx.Client(timeout=2, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    return False
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.url}/healthz").status_code == 200:
-                        return True
-                time.sleep(0.1)
-        return False
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to finish anything."""
-        if self.alive:
-            self.process.send_signal(signal.SIGKILL)
-        self._reap(5)
-
-    def stop(self) -> None:
-        if self.alive:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self._reap(5)
-
-    def _reap(self, timeout: float) -> None:
-        if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 _POOLS: list[ServerPool] = []
@@ -381,7 +265,9 @@ class ServerPool:
         for server in started:
             server.launch()
         for server in started:
-            if not server.wait_healthy():
+            try:
+                server.wait_ready()
+            except PortTaken:
                 server.start()
         return started
 

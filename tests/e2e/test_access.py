@@ -4,10 +4,9 @@ import asyncio
 
 import pytest
 
+from tests.chat_events import CHAT, CONVERSATION_EVENTS
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CHAT,
-    CONVERSATION_EVENTS,
     CONVERSATION_MESSAGES,
     PROTOCOLS,
     SEND_MESSAGE,

@@ -5,15 +5,14 @@ import time
 
 import pytest
 
+from tests.chat_events import CHAT, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CHAT,
     GraphQLWebSocket,
     assistant_ids,
     collect_events,
     conversation_messages,
     create_bot,
-    rebuild,
     start_conversation,
 )
 

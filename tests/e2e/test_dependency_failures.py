@@ -15,30 +15,24 @@ import time
 import httpx
 import pytest
 
+from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CONVERSATION_EVENTS,
     GraphQLWebSocket,
     collect_events,
     create_bot,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
     wait_for_message,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import free_port
 
 
 class RedisProcess:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -185,7 +179,7 @@ async def test_redis_dies_mid_stream_reply_is_kept_and_delivered(
 
 async def test_postgres_unavailable_gives_clear_errors_and_readiness(servers):
     # given a server whose database cannot be reached
-    port = _free_port()
+    port = free_port()
     server = servers.start("no-db", DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nowhere")
     body = await _wait_ready(server, 503)
     assert body["checks"]["database"]["ok"] is False

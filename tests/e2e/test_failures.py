@@ -9,17 +9,15 @@ import time
 
 import pytest
 
+from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CHAT,
-    CONVERSATION_EVENTS,
     GraphQLWebSocket,
     assistant_ids,
     collect_events,
     create_bot,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
     stop_generation,

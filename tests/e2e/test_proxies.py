@@ -17,8 +17,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.conftest import ROOT
 from tests.e2e.wsclient import START_CONVERSATION, create_bot
+from tests.support import ROOT
 
 LIMIT = 3
 

@@ -11,17 +11,17 @@ import time
 
 import pytest
 
+from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import SERVER_ENV, words
 from tests.e2e.wsclient import (
-    CONVERSATION_EVENTS,
     GraphQLWebSocket,
     collect_events,
     create_bot,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
+    streamed_at_least,
     terminal_event,
     wait_for_message,
 )
@@ -63,17 +63,13 @@ async def _start_reply(server, bot_id: str, text: str):
     return conversation_id, chat_token, sent["reply"]["id"]
 
 
-def _streamed_at_least(chars: int):
-    return lambda m: m["status"] == "STREAMING" and len(m["content"]) >= chars
-
-
 async def test_reply_of_a_killed_server_is_interrupted_after_restart(servers, first, script, bots):
     text = "stall then die"
     script.replies[text] = words(20, "restart")
     conversation_id, chat_token, reply_id = await _start_reply(first, bots[STALL_MODEL], text)
     # The upstream stalls after STALL_AFTER tokens; wait until they are persisted.
     await wait_for_message(
-        first.http, conversation_id, chat_token, reply_id, until=_streamed_at_least(1)
+        first.http, conversation_id, chat_token, reply_id, until=streamed_at_least(1)
     )
     partial = "".join(script.tokens(text)[:STALL_AFTER])
     await wait_for_message(
@@ -126,7 +122,7 @@ async def test_replica_subscriber_sees_the_interruption_live(servers, script, bo
         assert events[-1]["__typename"] == "MessageCreated"
         assert events[-1]["message"]["status"] in ("PENDING", "STREAMING")
         await wait_for_message(
-            survivor.http, conversation_id, chat_token, reply_id, until=_streamed_at_least(30)
+            survivor.http, conversation_id, chat_token, reply_id, until=streamed_at_least(30)
         )
         doomed.kill()
         killed_at = time.monotonic()
@@ -160,7 +156,7 @@ async def test_frozen_generator_cannot_overwrite_the_interrupted_reply(servers, 
     async with GraphQLWebSocket(survivor.ws_url, params={"chatToken": chat_token}) as ws:
         subscription = await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id})
         streamed = await wait_for_message(
-            survivor.http, conversation_id, chat_token, reply_id, until=_streamed_at_least(30)
+            survivor.http, conversation_id, chat_token, reply_id, until=streamed_at_least(30)
         )
         # Freeze just after a persist was seen: with SQLite, a process frozen inside its
         # write would hold the database lock and block every other writer (the sweeper).

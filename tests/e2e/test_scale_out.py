@@ -17,9 +17,9 @@ import httpx
 import pytest
 import redis
 
+from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CONVERSATION_EVENTS,
     DELETE_CONVERSATION,
     LEGACY_WS,
     SEND_MESSAGE,
@@ -30,10 +30,10 @@ from tests.e2e.wsclient import (
     delete_conversation,
     finished,
     message_by_id,
-    rebuild,
     send_message,
     start_conversation,
     stop_generation,
+    streamed_at_least,
     terminal_event,
     wait_for_message,
 )
@@ -127,7 +127,7 @@ async def test_stop_sent_to_a_stops_the_reply_generated_on_b(pair, script, bot_i
             conversation_id,
             chat_token,
             reply_id,
-            until=lambda m: m["status"] == "STREAMING" and len(m["content"]) >= 30,
+            until=streamed_at_least(30),
         )
         stopped = await stop_generation(a.http, reply_id, chat_token)
         events = await collect_events(subscription, until=finished(reply_id), within=10)
@@ -183,7 +183,7 @@ async def test_delete_on_b_ends_subscriptions_everywhere_and_the_reply_on_a(
             conversation_id,
             chat_token,
             reply_id,
-            until=lambda m: m["status"] == "STREAMING" and len(m["content"]) >= 30,
+            until=streamed_at_least(30),
         )
         deleted = await delete_conversation(b.http, conversation_id, chat_token)
         # No `until`: each operation must complete by itself after the last event.
@@ -252,7 +252,7 @@ async def test_stop_on_a_racing_delete_on_b_is_stopped_or_not_found(pair, script
             conversation_id,
             chat_token,
             reply_id,
-            until=lambda m: m["status"] == "STREAMING" and m["content"],
+            until=streamed_at_least(1),
         )
 
         # when A is asked to stop it while B deletes its conversation

@@ -4,6 +4,7 @@ codes autobahn can send) and what the server logs."""
 import asyncio
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -67,18 +68,27 @@ async def refused(ws: GraphQLWebSocket) -> int | None:
     return ws.socket.close_code
 
 
-async def test_sockets_per_address_are_capped_on_daphne(capped):
-    held = [GraphQLWebSocket(capped.ws_url) for _ in range(3)]
+async def at_the_cap(
+    held: list[GraphQLWebSocket], extra: Callable[[], GraphQLWebSocket]
+) -> tuple[int | None, dict]:
+    """Hold the `held` sockets open and try one more (`extra()`); then close the last held
+    socket and try again. The refused socket's close code and what the retry was served."""
     try:
         for ws in held:
             await ws.connect()
-        code = await refused(GraphQLWebSocket(capped.ws_url))
+        code = await refused(extra())
         await held.pop().close()
-        async with GraphQLWebSocket(capped.ws_url) as again:
+        async with extra() as again:
             payload = await (await again.subscribe(API_INFO)).next(within=10)
     finally:
         for ws in held:
             await ws.close()
+    return code, payload
+
+
+async def test_sockets_per_address_are_capped_on_daphne(capped):
+    held = [GraphQLWebSocket(capped.ws_url) for _ in range(3)]
+    code, payload = await at_the_cap(held, lambda: GraphQLWebSocket(capped.ws_url))
     assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
 
@@ -88,16 +98,7 @@ async def test_sockets_per_chat_token_are_capped_on_daphne(capped, database):
     _, token = await start_conversation(capped.http, bot_id)
     params = {"chatToken": token}
     held = [GraphQLWebSocket(capped.ws_url, params=params) for _ in range(2)]
-    try:
-        for ws in held:
-            await ws.connect()
-        code = await refused(GraphQLWebSocket(capped.ws_url, params=params))
-        await held.pop().close()
-        async with GraphQLWebSocket(capped.ws_url, params=params) as again:
-            payload = await (await again.subscribe(API_INFO)).next(within=10)
-    finally:
-        for ws in held:
-            await ws.close()
+    code, payload = await at_the_cap(held, lambda: GraphQLWebSocket(capped.ws_url, params=params))
     assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}
 
@@ -122,16 +123,8 @@ def shared_pair(servers):
 @pytest.mark.redis
 async def test_socket_cap_is_shared_by_processes_through_redis(shared_pair):
     a, b = shared_pair
+    # One socket on each process; B's, closed, frees the slot for A.
     held = [GraphQLWebSocket(a.ws_url), GraphQLWebSocket(b.ws_url)]
-    try:
-        for ws in held:
-            await ws.connect()
-        code = await refused(GraphQLWebSocket(a.ws_url))
-        await held.pop().close()  # B's socket frees the slot for A
-        async with GraphQLWebSocket(a.ws_url) as again:
-            payload = await (await again.subscribe(API_INFO)).next(within=10)
-    finally:
-        for ws in held:
-            await ws.close()
+    code, payload = await at_the_cap(held, lambda: GraphQLWebSocket(a.ws_url))
     assert code == 4013
     assert payload["data"] == {"apiInfo": {"name": "Botstream"}}

@@ -5,10 +5,9 @@ import asyncio
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
 from tests.e2e.wsclient import (
-    CHAT,
-    CONVERSATION_EVENTS,
     LEGACY_WS,
     PROTOCOLS,
     GraphQLWebSocket,
@@ -17,7 +16,6 @@ from tests.e2e.wsclient import (
     conversation_messages,
     create_bot,
     finished,
-    rebuild,
     send_message,
     start_conversation,
 )

@@ -7,8 +7,8 @@
 - legacy `graphql-ws` (subscriptions-transport-ws): connection_init → connection_ack (+ ka),
   start → data… → complete, stop.
 
-`GraphQLHTTP` posts operations with httpx. `rebuild` applies conversation events the way a
-chat client does and asserts the streaming contract (no gap, no overlap, no duplicate).
+`GraphQLHTTP` posts operations with httpx. The subscriptions and `rebuild` (the streaming
+contract, checked the way a chat client applies events) are in tests/chat_events.py.
 Every wait is bounded so a broken server fails a test instead of hanging it.
 """
 
@@ -29,25 +29,6 @@ from websockets.exceptions import ConnectionClosed
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 PROTOCOLS = (TRANSPORT_WS, LEGACY_WS)
-
-EVENT_FIELDS = """
-  __typename
-  ... on MessageCreated { message { id role content status errorCode error } }
-  ... on MessageDelta { messageId offset text }
-  ... on MessageCompleted { message { id role content status errorCode error } }
-  ... on MessageFailed { message { id role content status errorCode error } code error }
-  ... on ConversationDeleted { conversationId }
-"""
-
-CHAT = f"""
-subscription Chat($input: SendMessageInput!) {{ chat(input: $input) {{ {EVENT_FIELDS} }} }}
-"""
-
-CONVERSATION_EVENTS = f"""
-subscription Events($id: ID!, $resume: ResumeFromInput) {{
-  conversationEvents(conversationId: $id, resumeFrom: $resume) {{ {EVENT_FIELDS} }}
-}}
-"""
 
 
 class ConnectionRejected(Exception):
@@ -256,34 +237,6 @@ def assistant_ids(events: list[dict]) -> list[str]:
     ]
 
 
-def rebuild(events: list[dict], messages: dict[str, dict] | None = None) -> dict[str, dict]:
-    """Apply events the way a client does; asserts no gap, no overlap, no duplicate.
-
-    Pass the `messages` of an earlier subscription to continue them after a resume.
-    """
-    messages = {} if messages is None else messages
-    for event in events:
-        kind = event["__typename"]
-        if kind == "MessageCreated":
-            message = event["message"]
-            assert message["id"] not in messages, f"duplicate MessageCreated {message['id']}"
-            messages[message["id"]] = {
-                "content": message["content"],
-                "status": message["status"],
-                "role": message["role"],
-            }
-        elif kind == "MessageDelta":
-            current = messages[event["messageId"]]
-            assert event["offset"] == len(current["content"]), (event, current)
-            current["content"] += event["text"]
-        elif kind in ("MessageCompleted", "MessageFailed"):
-            message = event["message"]
-            current = messages[message["id"]]
-            assert current["content"] == message["content"], (current, message)
-            current["status"] = message["status"]
-    return messages
-
-
 class GraphQLError(AssertionError):
     def __init__(self, errors: list[dict]) -> None:
         super().__init__(json.dumps(errors))
@@ -442,6 +395,11 @@ async def message_by_id(
 
 
 ACTIVE = ("PENDING", "STREAMING")
+
+
+def streamed_at_least(chars: int) -> Callable[[dict], bool]:
+    """For `wait_for_message`: the message is streaming with `chars` characters stored."""
+    return lambda m: m["status"] == "STREAMING" and len(m["content"]) >= chars
 
 
 async def wait_for_message(

@@ -12,7 +12,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 import schema.system
 import server.socket_slots
 from server.asgi import application
-from tests.asgi_client import start_conversation
+from tests.asgi_client import closed, start_conversation
 from tests.factories import BotFactory
 
 TRANSPORT = GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -42,14 +42,6 @@ async def init(client, payload=None) -> None:
     assert connected
     await client.send_json_to({"type": "connection_init", "payload": payload or {}})
     assert await client.receive_json_from(timeout=5) == {"type": "connection_ack"}
-
-
-async def closed(client) -> dict:
-    """Read up to the close event (skipping any messages before it) and return it."""
-    while True:
-        output = await client.receive_output(timeout=5)
-        if output["type"] == "websocket.close":
-            return output
 
 
 async def conversation() -> tuple[str, str]:

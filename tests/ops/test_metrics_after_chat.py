@@ -8,21 +8,11 @@ from channels.testing import HttpCommunicator
 from strawberry.relay import to_base64
 
 from server.asgi import application
-from tests.asgi_client import rebuild, start_conversation, ws_client
+from tests.asgi_client import start_conversation, ws_client
+from tests.chat_events import CHAT, rebuild
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHAT = """
-subscription($input: SendMessageInput!) {
-  chat(input: $input) {
-    __typename
-    ... on MessageCreated { message { id role content status } }
-    ... on MessageDelta { messageId offset text }
-    ... on MessageCompleted { message { id content status } }
-  }
-}
-"""
 
 
 async def scrape() -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
-from tests.asgi_client import gql_http, ws_client
+from tests.asgi_client import closed, gql_http, ws_client
 from tests.conftest import bearer_client, session_client
 from tests.factories import PASSWORD
 from tests.graphql_client import GraphQLClient
@@ -141,8 +141,7 @@ async def test_an_expired_token_closes_its_open_socket(owner, settings):
     await client.gql_init()
     try:
         await ApiToken.objects.aupdate(expires_at=timezone.now() - timedelta(seconds=1))
-        while (output := await client.receive_output(timeout=5))["type"] != "websocket.close":
-            pass
+        output = await closed(client)
     finally:
         await client.disconnect()
     assert output["code"] == 4403

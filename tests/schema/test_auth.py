@@ -1,10 +1,9 @@
 """Authentication over HTTP: session login (with CSRF), bearer API tokens, HTTP Basic."""
 
-import base64
-
 from django.test import Client
 
 from accounts.models import ApiToken
+from tests.asgi_client import basic_auth
 from tests.conftest import bearer_client
 from tests.factories import PASSWORD
 from tests.graphql_client import GraphQLClient
@@ -62,11 +61,6 @@ def logged_in(user) -> GraphQLClient:
 
 def csrf_header(gql: GraphQLClient) -> dict[str, str]:
     return {"X-CSRFToken": gql.client.cookies["csrftoken"].value}
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
 
 
 def assert_unauthorized(response, message: str) -> None:
@@ -196,7 +190,7 @@ def test_api_token_created_by_mutation_authenticates(owner):
 
 def test_revoked_api_token_is_refused(owner):
     # Tokens are created with a password (issue 12.14): HTTP Basic here.
-    gql = GraphQLClient(headers=basic("owner", PASSWORD))
+    gql = GraphQLClient(headers=basic_auth("owner", PASSWORD))
     created = gql.execute(CREATE_API_TOKEN, {"input": {"name": "short-lived"}})["createApiToken"]
     token_gql = GraphQLClient(headers={"Authorization": f"Bearer {created['secret']}"})
 
@@ -207,7 +201,7 @@ def test_revoked_api_token_is_refused(owner):
 
 
 def test_revoking_another_users_token_is_not_found(owner, other_user):
-    other_gql = GraphQLClient(headers=basic(other_user.username, PASSWORD))
+    other_gql = GraphQLClient(headers=basic_auth(other_user.username, PASSWORD))
     created = other_gql.execute(CREATE_API_TOKEN, {"input": {"name": "mine"}})["createApiToken"]
 
     data = bearer_client(owner).execute(REVOKE_API_TOKEN, {"input": {"id": created["token"]["id"]}})
@@ -250,13 +244,13 @@ def test_bearer_token_needs_no_csrf_token(owner):
 
 
 def test_http_basic_authenticates(owner):
-    gql = GraphQLClient(Client(enforce_csrf_checks=True), headers=basic("owner", PASSWORD))
+    gql = GraphQLClient(Client(enforce_csrf_checks=True), headers=basic_auth("owner", PASSWORD))
     assert gql.execute(ME) == {"me": {"username": "owner"}}
     assert gql.execute(CREATE_BOT)["createBot"]["__typename"] == "Bot"
 
 
 def test_http_basic_with_a_wrong_password_is_401(owner):
-    response = GraphQLClient(headers=basic("owner", "wrong")).post(ME)
+    response = GraphQLClient(headers=basic_auth("owner", "wrong")).post(ME)
     assert_unauthorized(response, "Invalid username or password.")
 
 
