@@ -87,6 +87,19 @@ async def finish(
     return True
 
 
+async def keep_alive(*, conversation_id: int, after_id: int) -> None:
+    """Touch the active messages of a turn (those after its user message `after_id`).
+
+    The writer's persists are a reply's heartbeat once it streams; before that a turn may
+    spend longer than GENERATION_STALE_AFTER in its scenario part (an api_call may take up
+    to 30 s, a render may wait for an engine thread), and its pending reply slot must not
+    look orphaned to the sweeper of any process. Not a status change.
+    """
+    await Message.objects.filter(
+        conversation_id=conversation_id, pk__gt=after_id, status__in=ACTIVE_STATUSES
+    ).aupdate(updated_at=timezone.now())
+
+
 async def interrupt_stale(cutoff: datetime) -> int:
     """Active messages untouched since `cutoff` -> INTERRUPTED (partial text kept)."""
     stale = Message.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from bots.models import Step
@@ -225,6 +225,7 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
         return  # the conversation was deleted before its turn began
     conversation = reply.conversation
     outputs = TurnOutputs(conversation, reply)
+    heartbeat = asyncio.create_task(_keep_alive(conversation.pk, user_message_id))
     try:
         await _run(conversation, outputs, user_message.content)
     except (TurnStopped, StopRequested):
@@ -239,8 +240,20 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
         error_id = uuid.uuid4().hex[:12]
         logger.exception("turn failed (error id %s, message %s)", error_id, reply_id)
         await _fail_turn(outputs, f"Internal error (id {error_id}).", "internal")
+    finally:
+        heartbeat.cancel()
     await _finish_leftovers(conversation.pk, user_message_id)
     await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
+
+
+async def _keep_alive(conversation_id: int, user_message_id: int) -> None:
+    """The turn's heartbeat while it runs (transitions.keep_alive says why)."""
+    while True:
+        await asyncio.sleep(settings.GENERATION_HEARTBEAT)
+        try:
+            await transitions.keep_alive(conversation_id=conversation_id, after_id=user_message_id)
+        except DatabaseError:
+            logger.warning("turn heartbeat failed; retrying", exc_info=True)
 
 
 async def _fail_turn(outputs: TurnOutputs, error: str, code: str) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from asgiref.sync import sync_to_async
@@ -85,10 +86,12 @@ class JsonServer:
         self.payload, self.status, self.paths = payload, status, []
         self.headers: list[dict] = []  # of each request, names lower-cased
         self.redirect_to: str | None = None  # set: answer 302 to this URL
+        self.delay = 0.0  # seconds before answering
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                time.sleep(outer.delay)
                 outer.paths.append(self.path)
                 outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if outer.redirect_to:

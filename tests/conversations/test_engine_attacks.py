@@ -1,11 +1,13 @@
 """Owner content and visitor input that used to stall, leak or misdirect a turn."""
 
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.services import api_token_create
+from conversations import turns
 from conversations.models import Conversation, Message
 from tests.asgi_client import gql_data
 from tests.conversations.scenario_helpers import Chat, JsonServer, make_scenario
@@ -125,6 +127,25 @@ async def test_one_template_within_the_render_budget_renders(settings, orders):
     chat = await Chat.start(bot)
     assert await chat.texts("go") == ["Order shipped"]
     assert orders.paths == ["/orders"]
+
+
+async def test_a_turn_waiting_on_a_slow_api_call_is_not_swept_as_an_orphan(settings, orders):
+    # given a reply slot that stays pending longer than the sweeper's staleness window
+    settings.GENERATION_STALE_AFTER = 0.5
+    settings.GENERATION_HEARTBEAT = 0.1
+    orders.delay = 2.0
+    bot, _ = await make_scenario(slow_call(orders.url, headers=0))
+    chat = await Chat.start(bot)
+    turn = asyncio.create_task(chat.say("go"))
+    # when the sweeper runs while the api_call is in flight
+    swept = 0
+    while not orders.paths and not turn.done():
+        await asyncio.sleep(0.2)
+        swept += await turns.sweep_orphans()
+    # then the turn's heartbeat kept its reply alive, and it completes
+    [reply] = await turn
+    assert swept == 0
+    assert (reply["status"], reply["content"]) == ("COMPLETE", "Order shipped")
 
 
 VARIABLES = """
