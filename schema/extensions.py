@@ -27,7 +27,7 @@ from schema.limits import Limits, limit_errors
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
-# Domain errors carry messages written for clients (server/exceptions.py, services).
+# Domain errors carry messages written for clients (core/exceptions.py, services).
 DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)
 # The database cannot be reached (or is locked): clients may retry. IntegrityError and
 # the other DatabaseErrors are bugs, masked like any unexpected error.
@@ -71,7 +71,7 @@ def is_expected(error: GraphQLError) -> bool:
     Expected: graphql-core's own errors (syntax, validation, variable coercion: no
     original error, or a GraphQLError), GraphQLErrors raised on purpose
     (schema/errors.py), and Django ValidationError / PermissionDenied /
-    ObjectDoesNotExist (server/exceptions.py).
+    ObjectDoesNotExist (core/exceptions.py).
     """
     original = error.original_error
     return original is None or isinstance(original, (GraphQLError, *DOMAIN_ERRORS))
