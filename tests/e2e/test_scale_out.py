@@ -84,6 +84,16 @@ def bot_id(pair, database):
     return asyncio.run(create_bot(pair[0].http, database.owner_token, name="Scale-out bot"))
 
 
+async def send_until_streaming(sender, reader, conversation_id, chat_token, text) -> str:
+    """Send `text` through `sender`; return the reply's id once `reader` sees it streaming."""
+    sent = await send_message(sender.http, conversation_id, chat_token, text)
+    reply_id = sent["reply"]["id"]
+    await wait_for_message(
+        reader.http, conversation_id, chat_token, reply_id, until=streamed_at_least(30)
+    )
+    return reply_id
+
+
 async def test_subscriber_on_a_receives_the_reply_generated_on_b(pair, script, bot_id, fake):
     a, b = pair
     fake.token_interval = 0.02
@@ -120,15 +130,7 @@ async def test_stop_sent_to_a_stops_the_reply_generated_on_b(pair, script, bot_i
 
     async with GraphQLWebSocket(a.ws_url, params={"chatToken": chat_token}) as ws:
         subscription = await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id})
-        sent = await send_message(b.http, conversation_id, chat_token, text)
-        reply_id = sent["reply"]["id"]
-        await wait_for_message(
-            a.http,
-            conversation_id,
-            chat_token,
-            reply_id,
-            until=streamed_at_least(30),
-        )
+        reply_id = await send_until_streaming(b, a, conversation_id, chat_token, text)
         stopped = await stop_generation(a.http, reply_id, chat_token)
         events = await collect_events(subscription, until=finished(reply_id), within=10)
         await subscription.stop()
@@ -176,15 +178,7 @@ async def test_delete_on_b_ends_subscriptions_everywhere_and_the_reply_on_a(
         watchers = [
             await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id}) for ws in (on_a, on_b)
         ]
-        sent = await send_message(a.http, conversation_id, chat_token, text)
-        reply_id = sent["reply"]["id"]
-        await wait_for_message(
-            a.http,
-            conversation_id,
-            chat_token,
-            reply_id,
-            until=streamed_at_least(30),
-        )
+        reply_id = await send_until_streaming(a, a, conversation_id, chat_token, text)
         deleted = await delete_conversation(b.http, conversation_id, chat_token)
         # No `until`: each operation must complete by itself after the last event.
         streams = [await collect_events(watcher, within=10) for watcher in watchers]
