@@ -5,6 +5,7 @@ layer, the offline reply engine. Production parts switch on by variable (see REA
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -98,6 +99,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests run on a file too, not Django's default shared-cache in-memory database: shared
+    # cache takes table locks that fail at once ("database table is locked") instead of
+    # waiting out the busy timeout, so a test with a live reply and a request racing it
+    # flaked. A file per test process keeps parallel runs apart.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"botstream-test-{os.getpid()}.sqlite3")
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -90,3 +90,14 @@ def _rate_limits_off(settings):
 def fast_password_hasher(settings):
     """PBKDF2 is slow on purpose; tests log in often and need no protection."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Django removes the SQLite test file but not its WAL companions: remove those too."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and name:
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(name + suffix):
+                os.remove(name + suffix)
