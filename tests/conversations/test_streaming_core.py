@@ -270,3 +270,77 @@ async def test_a_writer_stops_at_its_next_persist_once_its_message_is_swept(sett
             await writer.pump(swept_mid_stream())
 
     assert (await Message.objects.aget(pk=reply.pk)).status == "interrupted"
+
+
+# --- progress writes: group commit ---
+
+
+async def test_concurrent_progress_writes_share_transactions_and_keep_each_guard(monkeypatch):
+    # given 12 active replies, one of them asked to stop and one already complete
+    from conversations import transitions
+
+    replies = [await _reply() for _ in range(12)]
+    stopping, complete = replies[3], replies[7]
+    await Message.objects.filter(pk=stopping.pk).aupdate(stop_requested=True)
+    await Message.objects.filter(pk=complete.pk).aupdate(
+        status=MessageStatus.COMPLETE, content="final"
+    )
+    batches = []
+    write = transitions._write_progress
+
+    def counted(items):
+        batches.append(len(items))
+        return write(items)
+
+    monkeypatch.setattr(transitions, "_write_progress", counted)
+
+    # when they all persist their text at the same moment
+    written = await asyncio.wait_for(
+        asyncio.gather(*(transitions.progress(r.pk, f"text {r.pk}") for r in replies)), GUARD
+    )
+
+    # then fewer transactions than writes ran, and each message got its own outcome
+    assert sum(batches) == 12 and len(batches) < 12
+    expected = [r.pk not in (stopping.pk, complete.pk) for r in replies]
+    assert written == expected
+    rows = {m.pk: m async for m in Message.objects.filter(pk__in=[r.pk for r in replies])}
+    for reply in replies:
+        row = rows[reply.pk]
+        if reply.pk == complete.pk:
+            assert (row.status, row.content) == (MessageStatus.COMPLETE, "final")
+        elif reply.pk == stopping.pk:
+            assert (row.status, row.content) == (MessageStatus.PENDING, "")
+        else:
+            assert (row.status, row.content) == (MessageStatus.STREAMING, f"text {reply.pk}")
+
+
+async def test_a_failed_progress_batch_fails_each_writer_and_the_next_batch_runs(monkeypatch):
+    # given a database that fails the first batch only
+    from django.db import OperationalError
+
+    from conversations import transitions
+
+    replies = [await _reply() for _ in range(3)]
+    write = transitions._write_progress
+    calls = []
+
+    def flaky(items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return write(items)
+
+    monkeypatch.setattr(transitions, "_write_progress", flaky)
+
+    # when three writers persist at once, then again
+    first = await asyncio.gather(
+        *(transitions.progress(r.pk, "a") for r in replies), return_exceptions=True
+    )
+    second = await asyncio.gather(*(transitions.progress(r.pk, "ab") for r in replies))
+
+    # then the first batch's writers each see the error, and the next writes land
+    assert all(isinstance(outcome, OperationalError) for outcome in first)
+    assert second == [True, True, True]
+    assert [m.content async for m in Message.objects.filter(pk__in=[r.pk for r in replies])] == [
+        "ab"
+    ] * 3
