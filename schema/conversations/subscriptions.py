@@ -23,7 +23,7 @@ from schema.conversations.types import (
     MessageDelta,
     MessageFailed,
 )
-from schema.errors import graphql_errors, unavailable
+from schema.errors import graphql_errors, to_graphql_error
 
 
 @strawberry.input
@@ -98,7 +98,7 @@ class ConversationSubscription:
                 if converted is not None:
                     yield converted
         except LiveEventsUnavailable as exc:
-            raise unavailable(exc) from exc
+            raise to_graphql_error(exc) from exc
 
     @strawberry.subscription(description="Send a message and stream this turn's events.")
     async def chat(
@@ -120,4 +120,4 @@ class ConversationSubscription:
                 if converted is not None:
                     yield converted
         except LiveEventsUnavailable as exc:
-            raise unavailable(exc) from exc
+            raise to_graphql_error(exc) from exc
