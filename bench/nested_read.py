@@ -3,7 +3,7 @@
 Side by side in one worker process (Django set up on a fresh database):
 - real: `schema.execute_sync(QUERY, context_value=Context(user=<staff>))` (or `execute` on
   an event loop when the schema has async resolvers, as the server runs it) — Strawberry,
-  strawberry-django's optimizer, the project's types and get_queryset rules;
+  strawberry-django's optimizer, the project's types and visibility rules (ScopedNode.scope);
 - floor: graphql-core executing the same query text on a minimal schema of the same
   shape with dict resolvers, over the same rows fetched with `.values()` (4 queries) and
   assembled into dicts (global IDs, cursors, counts included).

@@ -240,3 +240,43 @@ async def conversation_events(
                 next_message.cancel()
                 with contextlib.suppress(BaseException):
                     await next_message
+
+
+class TurnProgress:
+    """When the events of one turn are all out: its `TurnDone` has come (the turn
+    produced every message it will) and each reply it created unfinished has finished.
+    A reply's terminal event may come before or after the `TurnDone`."""
+
+    def __init__(self, user_message_id: int | None = None) -> None:
+        self.user_message_id = user_message_id
+        self.turn_done = False
+        self.unfinished: set[int] = set()
+
+    def over_after(self, event: Event) -> bool:
+        """Take one event of the stream; True once the turn is over."""
+        if isinstance(event, events.TurnDone):
+            self.turn_done = self.turn_done or event.user_message_id == self.user_message_id
+        elif isinstance(event, events.MessageCreated) and not event.message.is_terminal:
+            self.unfinished.add(event.message.id)
+        elif isinstance(event, Finished):
+            self.unfinished.discard(event.message.id)
+        return self.turn_done and not self.unfinished
+
+
+async def turn_events(
+    ws, conversation_id: int, send: Callable[[], Awaitable[int]]
+) -> AsyncIterator[Event]:
+    """The events of one turn, for the `chat` subscription: join, then `send` (which
+    accepts the visitor message and returns its id, so no event of its turn can be
+    missed), replay from that message, then live events; ends once the turn is over
+    (`TurnProgress`), or with the conversation's deletion."""
+    progress = TurnProgress()
+
+    async def after_join() -> int:
+        progress.user_message_id = await send()
+        return progress.user_message_id
+
+    async for event in conversation_events(ws, conversation_id, after_join=after_join):
+        yield event
+        if progress.over_after(event):
+            return

@@ -4,9 +4,10 @@ A turn runs as an asyncio task in the process that accepted the message, survivi
 client disconnects: the scenario engine, then free LLM chat. Its first output fills the
 reply slot created by `message_send`; later outputs are new assistant messages. Every
 message the turn creates ends in a terminal state (complete, failed with a code,
-stopped with its partial text), and `turn_done` is published last, so `chat`
-subscriptions know when to complete. A process that dies mid-turn leaves its message
-active; `sweep_orphans` (run periodically by conversations.sweeper) marks it interrupted.
+stopped with its partial text), and `turn_done` is published last, so
+`replay.turn_events` (the `chat` subscription) knows when the turn is over. A process
+that dies mid-turn leaves its message active; `sweep_orphans` (run periodically by
+conversations.sweeper) marks it interrupted.
 """
 
 import asyncio

@@ -11,10 +11,11 @@ from strawberry import auto, relay
 
 from accounts import models, services
 from accounts.backends import PasswordThrottled
+from accounts.selectors import api_token_list
 from core.exceptions import Forbidden
 from core.ratelimit import RateLimited
 from schema.bots.types import User
-from schema.common import ModelNode, pk_from_global_id
+from schema.common import ScopedNode, pk_from_global_id, visible
 from schema.context import Info
 
 ApiTokenScope = strawberry.enum(
@@ -27,7 +28,7 @@ class PasswordRequired(Forbidden):
 
 
 @strawberry_django.type(models.ApiToken)
-class ApiToken(ModelNode):
+class ApiToken(ScopedNode):
     name: auto
     prefix: auto
     created_at: datetime
@@ -37,9 +38,8 @@ class ApiToken(ModelNode):
     scope: ApiTokenScope
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
-        user = info.context.get_user()
-        return queryset.filter(user=user)
+    def scope(cls, queryset, info):
+        return visible(info, queryset, api_token_list)
 
 
 @strawberry.type

@@ -101,19 +101,43 @@ def _checked_node_id(cls, node_id, info) -> str | None:
     return None if pk is None else str(pk)
 
 
-class ScopedNode(ModelNode):
-    """A node whose visibility is decided where a query enters the graph.
+def visible(
+    info, queryset: QuerySet, selector, *, visitors: bool = False, required: bool = True
+) -> QuerySet:
+    """The rows of `queryset` the caller may see, as the domain's `selector` decides
+    (`bots.selectors`, `conversations.selectors`, `accounts.selectors`).
 
-    `scope(queryset, info)` narrows a queryset to what the caller may see. It applies to
-    the top-level lists (their resolvers call it) and to ID lookups (`node`, `bot`…,
-    through `resolve_node(s)` below), not to relations nested under an object: what hangs
-    off a visible object (its owner, scenarios, steps, next step) is visible too, so
-    filtering again at every level would only cost joins. More: a type without
-    `get_queryset` lets strawberry-django's optimizer fetch to-one relations with a JOIN;
-    with one, it prefetches them in an extra query per relation filtered by Django's
-    `TupleIn`, which SQLite renders as `id = 1 OR id = 2 OR …` and refuses past 1,000
-    ids ("Expression tree is too large"): the nested bots → scenarios → steps query
-    failed from ~23 bots of 5 x 10 steps.
+    `required`: an anonymous caller reading at the top level (a list, an ID lookup) is
+    refused with UNAUTHENTICATED instead of being shown nothing. `visitors`: a chat token
+    (X-Chat-Token, or chatToken in connection_init) admits the caller too, and the
+    selector receives it.
+    """
+    context = info.context
+    admitted = context.user.is_authenticated or (visitors and context.chat_token)
+    if required and not admitted and is_top_level(info):
+        context.get_user(required=True)
+    if visitors:
+        return selector(user=context.user, chat_token=context.chat_token, queryset=queryset)
+    return selector(user=context.user, queryset=queryset)
+
+
+class ScopedNode(ModelNode):
+    """A node whose visibility is decided where a query enters the graph: the one way
+    every type of the schema is scoped.
+
+    `scope(queryset, info)` narrows a queryset to what the caller may see (each type
+    calls `visible` with its selector). It applies to the top-level lists (their
+    resolvers call it) and to ID lookups (`node`, `bot`…, through `resolve_node(s)`
+    below), not to relations nested under an object: what hangs off a visible object
+    (a bot's owner, scenarios, steps, next step; a conversation's messages) is visible
+    too, so filtering again at every level would only cost joins or subqueries.
+
+    Not strawberry-django's `get_queryset`, which also runs on every nested relation: a
+    type with one makes the optimizer prefetch its to-one relations in an extra query
+    per relation, filtered by Django's `TupleIn`, instead of a JOIN; SQLite renders that
+    `id = 1 OR id = 2 OR …` and refuses it past 1,000 ids ("Expression tree is too
+    large"): the nested bots → scenarios → steps query failed from ~23 bots of 5 x 10
+    steps.
     """
 
     @classmethod

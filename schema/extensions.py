@@ -12,8 +12,6 @@ import secrets
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import InterfaceError, OperationalError
 from graphql import GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
@@ -22,17 +20,11 @@ from strawberry.types import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from overrides.strawberry_caches import validation_errors
+from schema.errors import DATABASE_UNAVAILABLE, DOMAIN_ERRORS, INTERNAL, OUTAGE_ERRORS, mapped
 from schema.limits import Limits, limit_errors
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
-# Domain errors carry messages written for clients (core/exceptions.py, services).
-DOMAIN_ERRORS = (ValidationError, PermissionDenied, ObjectDoesNotExist)
-# The database cannot be reached (or is locked): clients may retry. IntegrityError and
-# the other DatabaseErrors are bugs, masked like any unexpected error.
-OUTAGE_ERRORS = (OperationalError, InterfaceError)
-DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 RELAY_MODULES = ("strawberry.relay.", "strawberry_django.relay.")
 _SUGGESTION = re.compile(r"\s*Did you mean\b.*\Z", re.DOTALL)
 
@@ -83,7 +75,8 @@ class MaskUnexpectedErrors(MaskErrors):
     The log record (logger `schema.extensions`, with the traceback) carries the same id,
     so a client's report leads to the cause; `extensions.code` is INTERNAL_SERVER_ERROR.
     A database outage (OperationalError, InterfaceError) reads "The database is
-    unavailable right now; retry shortly." with SERVICE_UNAVAILABLE, also with an id.
+    unavailable right now; retry shortly." with SERVICE_UNAVAILABLE, also with an id
+    (both from schema/errors.py's table).
     Relay's argument errors are the client's, not ours: they keep strawberry's wording
     ("Argument 'first' …", "Invalid cursor"), or read "Invalid cursor." when the cursor's
     base64 did not decode.
@@ -105,7 +98,8 @@ class MaskUnexpectedErrors(MaskErrors):
             )
         error_id = secrets.token_hex(6)
         path = ".".join(str(key) for key in error.path or ()) or "-"
-        if isinstance(error.original_error, OUTAGE_ERRORS):
+        outage = isinstance(error.original_error, OUTAGE_ERRORS)
+        if outage:
             # An outage, not a bug: say so (without the driver's text), still with an id.
             logger.error(
                 "Database unavailable (id %s) at %s: %s",
@@ -115,7 +109,6 @@ class MaskUnexpectedErrors(MaskErrors):
                 exc_info=error.original_error,
                 extra={"error_id": error_id},
             )
-            message, code = DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE"
         else:
             logger.exception(
                 "Unexpected error (id %s) at %s: %s",
@@ -125,14 +118,14 @@ class MaskUnexpectedErrors(MaskErrors):
                 exc_info=error.original_error,
                 extra={"error_id": error_id},
             )
-            message, code = f"Unexpected error (id {error_id}).", INTERNAL_ERROR_CODE
+        entry = DATABASE_UNAVAILABLE if outage else INTERNAL
         return GraphQLError(
-            message,
+            entry.message.format(error_id=error_id),
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": code, "errorId": error_id},
+            extensions={"code": entry.code, "errorId": error_id},
         )
 
 
@@ -257,12 +250,7 @@ def _code_of(error: GraphQLError) -> str:
     if isinstance(original, GlobalIDValueError):
         return "INVALID_ID"
     if isinstance(original, DOMAIN_ERRORS):
-        code = getattr(original, "code", None)
-        if not code:
-            code = "forbidden" if isinstance(original, PermissionDenied) else "not_found"
-            if isinstance(original, ValidationError):
-                code = "invalid"
-        return code.upper()
+        return mapped(original).code
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     return "BAD_USER_INPUT"

@@ -46,30 +46,26 @@ from accounts.authentication import (
     user_from_authorization,
 )
 from schema.context import Context
-from schema.extensions import INTERNAL_ERROR_CODE, OUTAGE_ERRORS
+from schema.errors import OUTAGE_ERRORS, CsrfFailed, mapped, status_of
 
-DATABASE_UNAVAILABLE = "The database is unavailable right now; retry shortly."
 logger = logging.getLogger(__name__)
 
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-# Codes for errors of the transport (the GraphQL ones carry their own).
-HTTP_CODES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-}
 
 
-def _error(message: str, code: str, status: int, media_type: str = JSON) -> JsonResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+def _error(
+    error: BaseException, media_type: str = JSON, *, error_id: str | None = None
+) -> JsonResponse:
+    """The whole response for an error outside GraphQL: code, message and status from
+    schema/errors.py's table."""
+    entry = mapped(error)
+    message = str(error) if entry.message is None else entry.message.format(error_id=error_id)
+    body = {"errors": [{"message": message, "extensions": {"code": entry.code}}]}
     if media_type == GRAPHQL_RESPONSE_JSON:
-        return JsonResponse(body, status=status, content_type=f"{media_type}; charset=utf-8")
-    return JsonResponse(body, status=status)
+        return JsonResponse(body, status=entry.status, content_type=f"{media_type}; charset=utf-8")
+    return JsonResponse(body, status=entry.status)
 
 
 # Django matches an Accept range that has parameters only against an offer with the same
@@ -122,15 +118,15 @@ class GraphQLView(AsyncGraphQLView):
     async def dispatch(self, request: HttpRequest, *args, **kwargs):
         try:
             return await self._dispatch(request, *args, **kwargs)
-        except OUTAGE_ERRORS:
+        except OUTAGE_ERRORS as exc:
             # Authentication (token, session) needs the database before GraphQL runs.
             logger.exception("database unavailable")
-            return _error(DATABASE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503)
-        except DatabaseError:
+            return _error(exc)
+        except DatabaseError as exc:
             # Bad data reaching a query (DataError…) is a bug, not an outage.
             error_id = secrets.token_hex(6)
             logger.exception("Unexpected error (id %s)", error_id, extra={"error_id": error_id})
-            return _error(f"Unexpected error (id {error_id}).", INTERNAL_ERROR_CODE, 500)
+            return _error(exc, error_id=error_id)
 
     async def _dispatch(self, request: HttpRequest, *args, **kwargs):
         response = await self._respond(request)
@@ -153,17 +149,17 @@ class GraphQLView(AsyncGraphQLView):
                 user, credential = await user_from_authorization(header, request)
                 request.graphql_user, request.graphql_credential = user, credential
             except AuthenticationThrottled as exc:
-                response = _error(str(exc), "RATE_LIMITED", 429, request.graphql_media_type)
+                response = _error(exc, request.graphql_media_type)
                 response["Retry-After"] = str(exc.retry_after)
                 return response
             except AuthenticationFailed as exc:
-                response = _error(str(exc), "UNAUTHENTICATED", 401, request.graphql_media_type)
+                response = _error(exc, request.graphql_media_type)
                 response["WWW-Authenticate"] = 'Bearer realm="botstream"'
                 return response
         elif request.method == "POST" and settings.SESSION_COOKIE_NAME in request.COOKIES:
             reason = _csrf_failure(request)
             if reason:
-                return _error(reason, "CSRF_FAILED", 403, request.graphql_media_type)
+                return _error(CsrfFailed(reason), request.graphql_media_type)
         try:
             return await self.run(request=request)
         except HTTPException as exc:
@@ -198,7 +194,7 @@ class GraphQLView(AsyncGraphQLView):
 
     def _http_error(self, request: HttpRequest, status: int, message: str):
         media_type = getattr(request, "graphql_media_type", JSON)
-        response = _error(message, HTTP_CODES.get(status, "BAD_REQUEST"), status, media_type)
+        response = _error(HTTPException(status, message), media_type)
         if status == 405:
             response["Allow"] = "POST" if request.method == "GET" else "GET, POST"
         return response
@@ -258,13 +254,9 @@ class GraphQLView(AsyncGraphQLView):
         if media_type == GRAPHQL_RESPONSE_JSON and _is_request_error(result):
             # Nothing ran: no `data` entry, and a 4xx (5xx if it was our fault).
             data.pop("data", None)
-            codes = {(e.extensions or {}).get("code") for e in result.errors}
-            if INTERNAL_ERROR_CODE in codes:
-                request.graphql_status = 500
-            elif "SERVICE_UNAVAILABLE" in codes:
-                request.graphql_status = 503
-            else:
-                request.graphql_status = 400
+            # Our fault keeps its 5xx from the table (500 before 503); the client's is 400.
+            statuses = {status_of((e.extensions or {}).get("code")) or 400 for e in result.errors}
+            request.graphql_status = min((s for s in statuses if s >= 500), default=400)
         return data
 
     def create_response(self, response_data, sub_response):

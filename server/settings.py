@@ -39,6 +39,8 @@ CORS_ALLOW_HEADERS = (
     "x-csrftoken",
     "x-chat-token",
     "x-requested-with",
+    # Browser clients may send their own request id and read ours (CORS_EXPOSE_HEADERS).
+    "x-request-id",
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=CORS_ALLOWED_ORIGINS)
 
@@ -207,12 +209,6 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-STRAWBERRY_DJANGO = {
-    "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,
-    "TYPE_DESCRIPTION_FROM_MODEL_DOCSTRING": True,
-    "PAGINATION_DEFAULT_LIMIT": 100,
-}
-
 # LLM provider: OpenAI-compatible when a key is set, else the offline reply engine.
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
@@ -249,8 +245,7 @@ METRICS_ENABLED = env.bool("METRICS_ENABLED", default=DEBUG)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Each /readyz check (database, channel layer, LLM configuration) gets this many seconds.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
-# Browser clients may send their own request id and read ours.
-CORS_ALLOW_HEADERS = (*CORS_ALLOW_HEADERS, "x-request-id")
+# Browser clients may read our request id (and send their own: CORS_ALLOW_HEADERS).
 CORS_EXPOSE_HEADERS = ["x-request-id"]
 SCENARIO_MAX_STEPS_PER_TURN = env.int("SCENARIO_MAX_STEPS_PER_TURN", default=25)
 # CPU seconds all the templates of one visitor turn may take together (code render_budget).
@@ -306,7 +301,12 @@ GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=64 * 1024)
 # Relay pages: first/last above this are refused before execution (and by
 # strawberry's relay_max_results, which is also what a list without first/last returns).
 GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)
-STRAWBERRY_DJANGO = {**STRAWBERRY_DJANGO, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}
+STRAWBERRY_DJANGO = {
+    "FIELD_DESCRIPTION_FROM_HELP_TEXT": True,
+    "TYPE_DESCRIPTION_FROM_MODEL_DOCSTRING": True,
+    "PAGINATION_DEFAULT_LIMIT": 100,
+    "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE,
+}
 # Cost: each selected field counts once per item of the lists around it, with a list's
 # size taken from its first/last; bots(first: 100) { … scenarios(first: 100) { … } } is
 # over 10 000. A list without first/last counts as GRAPHQL_COST_DEFAULT_PAGE_SIZE items

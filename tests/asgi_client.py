@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.testing import HttpCommunicator
 from strawberry.channels.testing import GraphQLWebsocketCommunicator
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from server.asgi import application
 
@@ -35,6 +36,25 @@ def ws_client(connection_params: dict[str, Any] | None = None, **kwargs):
     return GraphQLWebsocketCommunicator(
         application, "/graphql", connection_params=connection_params or {}, **kwargs
     )
+
+
+def communicator(protocol=GRAPHQL_TRANSPORT_WS_PROTOCOL, origin=None, **kwargs):
+    """A socket in `protocol` (not connected), from `origin` when given; pair it with `init`."""
+    headers = [(b"origin", origin.encode())] if origin else []
+    return GraphQLWebsocketCommunicator(
+        application, "/graphql", headers=headers, protocol=protocol, **kwargs
+    )
+
+
+async def init(client, payload: dict | None = None) -> None:
+    """Connect and send connection_init with `payload` (else the communicator's
+    connection_params, else {}), then expect the ack (the communicator's own gql_init
+    drops the params for graphql-ws)."""
+    connected, _ = await client.connect()
+    assert connected
+    params = payload if payload is not None else client.connection_params
+    await client.send_json_to({"type": "connection_init", "payload": params or {}})
+    assert await client.receive_json_from(timeout=5) == {"type": "connection_ack"}
 
 
 SEND = """

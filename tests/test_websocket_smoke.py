@@ -6,7 +6,7 @@ from strawberry.channels.testing import GraphQLWebsocketCommunicator
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from accounts.services import api_token_create
-from server.asgi import application
+from tests.asgi_client import communicator, init
 from tests.factories import UserFactory
 
 API_INFO = "query { apiInfo { name } }"
@@ -15,23 +15,6 @@ ME = "query { me { username } }"
 PROTOCOLS = [GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL]
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def communicator(protocol=GRAPHQL_TRANSPORT_WS_PROTOCOL, origin=None, **kwargs):
-    headers = [(b"origin", origin.encode())] if origin else []
-    return GraphQLWebsocketCommunicator(
-        application, "/graphql", headers=headers, protocol=protocol, **kwargs
-    )
-
-
-async def init(client: GraphQLWebsocketCommunicator) -> None:
-    """Connect and send connection_init with the params (the communicator's own
-    gql_init drops them for graphql-ws)."""
-    connected, _ = await client.connect()
-    assert connected
-    await client.send_json_to({"type": "connection_init", "payload": client.connection_params})
-    ack = await client.receive_json_from(timeout=5)
-    assert ack == {"type": "connection_ack"}
 
 
 async def run_query(client: GraphQLWebsocketCommunicator, query: str) -> dict:

@@ -8,21 +8,14 @@ from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
 
+from accounts.selectors import user_list
 from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.validation import scenario_validate
-from schema.common import ScopedNode, is_top_level
+from schema.common import ScopedNode, visible
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
 StepTypeEnum = strawberry.enum(models.StepType, name="StepType")
-
-
-def _visible(info, queryset, selector):
-    """Restrict a queryset to what the caller may see; anonymous top-level reads fail loudly."""
-    context = info.context
-    if not context.user.is_authenticated and is_top_level(info):
-        context.get_user(required=True)
-    return selector(user=context.user, queryset=queryset)
 
 
 @strawberry_django.type(get_user_model(), name="User")
@@ -33,10 +26,8 @@ class User(ScopedNode):
 
     @classmethod
     def scope(cls, queryset, info):
-        user = info.context.user
-        if not user.is_authenticated:
-            return queryset.none()
-        return queryset if user.is_staff else queryset.filter(pk=user.pk)
+        # Anonymous callers get null, not an error: a user is no secret, but not listed.
+        return visible(info, queryset, user_list, required=False)
 
 
 @strawberry_django.filter_type(models.Bot)
@@ -121,7 +112,7 @@ class Bot(ScopedNode):
 
     @classmethod
     def scope(cls, queryset, info):
-        return _visible(info, queryset, bot_list)
+        return visible(info, queryset, bot_list)
 
 
 @strawberry.type
@@ -154,7 +145,7 @@ class Scenario(ScopedNode):
 
     @classmethod
     def scope(cls, queryset, info):
-        return _visible(info, queryset, scenario_list)
+        return visible(info, queryset, scenario_list)
 
 
 @strawberry_django.type(models.Step, filters=StepFilter, ordering=StepOrder)
@@ -170,4 +161,4 @@ class Step(ScopedNode):
 
     @classmethod
     def scope(cls, queryset, info):
-        return _visible(info, queryset, step_list)
+        return visible(info, queryset, step_list)

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import relay
 
 from conversations import events, models
-from conversations.replay import LiveEventsUnavailable, conversation_events
+from conversations.replay import LiveEventsUnavailable, conversation_events, turn_events
 from core.exceptions import Forbidden
 from schema.common import pk_from_global_id
 from schema.context import Info
@@ -23,7 +23,7 @@ from schema.conversations.types import (
     MessageDelta,
     MessageFailed,
 )
-from schema.errors import graphql_errors, unavailable
+from schema.errors import graphql_errors, to_graphql_error
 
 
 @strawberry.input
@@ -69,24 +69,6 @@ def _websocket(info: Info):
     return info.context.ws
 
 
-async def _chat_events(ws, conversation, sent, send_after_join):
-    """The turn's events; ends once the turn is done and its replies are finished."""
-    unfinished: set[int] = set()
-    turn_done = False
-    async for event in conversation_events(ws, conversation.pk, after_join=send_after_join):
-        if isinstance(event, events.TurnDone):
-            turn_done = turn_done or event.user_message_id == sent["id"]
-        elif isinstance(event, events.MessageCreated) and not event.message.is_terminal:
-            unfinished.add(event.message.id)
-        elif isinstance(event, events.MessageCompleted | events.MessageFailed):
-            unfinished.discard(event.message.id)
-        converted = to_graphql(event, conversation)
-        if converted is not None:
-            yield converted
-        if turn_done and not unfinished:
-            return
-
-
 @strawberry.type
 class ConversationSubscription:
     @strawberry.subscription(
@@ -116,7 +98,7 @@ class ConversationSubscription:
                 if converted is not None:
                     yield converted
         except LiveEventsUnavailable as exc:
-            raise unavailable(exc) from exc
+            raise to_graphql_error(exc) from exc
 
     @strawberry.subscription(description="Send a message and stream this turn's events.")
     async def chat(
@@ -125,17 +107,17 @@ class ConversationSubscription:
         with graphql_errors():
             ws = _websocket(info)
             conversation = await conversation_for(info, input.conversation_id)
-        sent = {}
 
-        async def send_after_join() -> int:
+        async def send() -> int:
             with graphql_errors():
                 current = await conversation_for(info, input.conversation_id)
                 user_message, _ = await message_accept(info, current, input.text)
-            sent["id"] = user_message.pk
             return user_message.pk
 
         try:
-            async for event in _chat_events(ws, conversation, sent, send_after_join):
-                yield event
+            async for event in turn_events(ws, conversation.pk, send):
+                converted = to_graphql(event, conversation)
+                if converted is not None:
+                    yield converted
         except LiveEventsUnavailable as exc:
-            raise unavailable(exc) from exc
+            raise to_graphql_error(exc) from exc

@@ -12,17 +12,10 @@ from bots import models as bot_models
 from conversations import models
 from conversations.selectors import conversation_is_managed_by, conversation_list, message_list
 from schema.bots.types import BotTypeEnum
-from schema.common import ModelNode, is_top_level
+from schema.common import ScopedNode, visible
 
 MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
-
-
-def _visible(info, queryset, selector):
-    context = info.context
-    if not (context.user.is_authenticated or context.chat_token) and is_top_level(info):
-        context.get_user(required=True)
-    return selector(user=context.user, chat_token=context.chat_token, queryset=queryset)
 
 
 @strawberry_django.type(bot_models.Bot, name="BotProfile")
@@ -51,7 +44,7 @@ class MessageOrder:
 
 
 @strawberry_django.type(models.Message, filters=MessageFilter, ordering=MessageOrder)
-class Message(ModelNode):
+class Message(ScopedNode):
     """One message; while `status` is PENDING/STREAMING its content grows (see events)."""
 
     role: MessageRoleEnum
@@ -75,8 +68,8 @@ class Message(ModelNode):
         return str(root.pk)
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
-        return _visible(info, queryset, message_list)
+    def scope(cls, queryset, info):
+        return visible(info, queryset, message_list, visitors=True)
 
 
 @strawberry_django.filter_type(models.Conversation)
@@ -96,7 +89,7 @@ class ConversationOrder:
 
 
 @strawberry_django.type(models.Conversation, filters=ConversationFilter, ordering=ConversationOrder)
-class Conversation(ModelNode):
+class Conversation(ScopedNode):
     """A visitor's chat with a bot."""
 
     user_session: auto
@@ -136,8 +129,8 @@ class Conversation(ModelNode):
         return root.scenario.name if root.scenario_id else None
 
     @classmethod
-    def get_queryset(cls, queryset, info, **kwargs):
-        return _visible(info, queryset, conversation_list)
+    def scope(cls, queryset, info):
+        return visible(info, queryset, conversation_list, visitors=True)
 
 
 @strawberry.type

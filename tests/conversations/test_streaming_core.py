@@ -1,7 +1,9 @@
 """The streaming core on the in-memory channel layer, without GraphQL: the writer
-(coalescing, persistence, gap repair), the replay+live merge, stop and sweep."""
+(coalescing, persistence, gap repair), the replay+live merge, stop and sweep, and when
+a turn's events end."""
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -10,10 +12,10 @@ from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from conversations import events, turns
+from conversations import events, services, turns
 from conversations.llm import Chunk, Usage
 from conversations.models import Message, MessageStatus
-from conversations.replay import StreamState, replay
+from conversations.replay import StreamState, TurnProgress, replay, turn_events
 from conversations.services import conversation_start
 from conversations.streaming import ReplyWriter, StopRequested
 from tests.factories import BotFactory
@@ -344,3 +346,107 @@ async def test_a_failed_progress_batch_fails_each_writer_and_the_next_batch_runs
     assert [m.content async for m in Message.objects.filter(pk__in=[r.pk for r in replies])] == [
         "ab"
     ] * 3
+
+
+def _snapshot(message_id: int, status: str) -> events.MessageSnapshot:
+    return events.MessageSnapshot(
+        id=message_id, conversation_id=1, role="assistant", content="", status=status
+    )
+
+
+def _created(message_id: int, status: str = MessageStatus.PENDING) -> events.MessageCreated:
+    return events.MessageCreated(1, _snapshot(message_id, status))
+
+
+def _completed(message_id: int) -> events.MessageCompleted:
+    return events.MessageCompleted(1, _snapshot(message_id, MessageStatus.COMPLETE))
+
+
+def _over_after_each(progress: TurnProgress, stream: list[events.Event]) -> list[bool]:
+    return [progress.over_after(event) for event in stream]
+
+
+def test_a_turn_is_over_once_its_turn_done_came_and_its_replies_finished():
+    # the reply finishes before the turn's end, or after it (replay, a slow subscriber)
+    before = [_created(1, "complete"), _created(2), _completed(2), events.TurnDone(1, 1)]
+    after = [_created(1, "complete"), _created(2), events.TurnDone(1, 1), _completed(2)]
+
+    assert _over_after_each(TurnProgress(1), before) == [False, False, False, True]
+    assert _over_after_each(TurnProgress(1), after) == [False, False, False, True]
+
+
+def test_a_turn_waits_for_every_reply_it_created():
+    stream = [_created(2), _created(3), events.TurnDone(1, 1), _completed(3)]
+    failed = events.MessageFailed(1, _snapshot(2, MessageStatus.FAILED))
+
+    progress = TurnProgress(1)
+    assert _over_after_each(progress, stream) == [False, False, False, False]
+    assert progress.over_after(failed)
+
+
+def test_another_turns_end_does_not_end_this_one():
+    stream = [_created(2), _completed(2), events.TurnDone(1, 99), events.TurnDone(1, 1)]
+
+    assert _over_after_each(TurnProgress(1), stream) == [False, False, False, True]
+
+
+class _Socket:
+    """What conversation_events uses of the websocket's consumer (Strawberry's
+    `listen_to_channel`), straight on the channel layer."""
+
+    def __init__(self, channel_name: str) -> None:
+        self.channel_name = channel_name
+
+    @contextlib.asynccontextmanager
+    async def listen_to_channel(self, type: str, *, groups=()):
+        layer = get_channel_layer()
+        for group in groups:
+            await layer.group_add(group, self.channel_name)
+
+        async def received():
+            while True:
+                yield await layer.receive(self.channel_name)
+
+        yield received()
+
+
+async def test_turn_events_end_after_the_turn_done_with_its_reply_finished(monkeypatch):
+    class Replying:
+        async def stream(self, request):
+            yield Chunk(text="Hel")
+            yield Chunk(text="lo")
+
+    monkeypatch.setattr("conversations.generation.get_provider", Replying)
+    reply = await _reply(status=MessageStatus.COMPLETE)
+    conversation = await sync_to_async(lambda: reply.conversation)()
+    socket = _Socket(await get_channel_layer().new_channel())
+    sent = []
+
+    async def send() -> int:
+        user_message, new_reply = await services.message_accept(
+            conversation=conversation, text="hi"
+        )
+        sent.extend((user_message.pk, new_reply.pk))
+        return user_message.pk
+
+    async def collect():
+        return [event async for event in turn_events(socket, conversation.pk, send)]
+
+    received = await asyncio.wait_for(collect(), GUARD)
+    running = [task for task, owner in turns._turns.items() if owner == conversation.pk]
+    await asyncio.wait_for(asyncio.gather(*running), GUARD)
+
+    user_message_id, reply_id = sent
+    finished = [e.message.id for e in received if isinstance(e, events.MessageCompleted)]
+    assert finished == [user_message_id, reply_id]  # from the message sent on, not before
+    assert events.TurnDone(conversation.pk, user_message_id) in received
+    assert isinstance(received[-1], events.TurnDone | events.MessageCompleted)
+    of_reply = [e for e in received if _message_of(e) == reply_id]
+    assert _apply("", of_reply) == ("Hello", True)
+
+
+def _message_of(event: events.Event) -> int | None:
+    if isinstance(event, events.MessageDelta):
+        return event.message_id
+    message = getattr(event, "message", None)
+    return None if message is None else message.id

@@ -120,7 +120,7 @@ async def test_anonymous_caller_without_token_is_unauthenticated(server, world):
     assert codes(send) == ["UNAUTHENTICATED"]
     assert codes(events["errors"]) == ["UNAUTHENTICATED"]
     # Top-level lists refuse anonymous callers too (their error carries no code yet:
-    # the schema has no formatter that adds one to errors raised by get_queryset).
+    # the schema has no formatter that adds one to errors raised by a type's scope).
     assert [e["message"] for e in listing] == [
         "Authentication required: log in or send an API token."
     ]

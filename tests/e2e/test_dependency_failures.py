@@ -23,6 +23,7 @@ from tests.e2e.wsclient import (
     create_bot,
     finished,
     message_by_id,
+    send_and_wait,
     send_message,
     start_conversation,
     wait_for_message,
@@ -158,14 +159,8 @@ async def test_redis_dies_mid_stream_reply_is_kept_and_delivered(
     script.replies[text] = words(80, "mid")
     async with GraphQLWebSocket(server.ws_url, params={"chatToken": token}) as ws:
         subscription = await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id})
-        sent = await send_message(server.http, conversation_id, token, text)
-        reply_id = sent["reply"]["id"]
-        await wait_for_message(
-            server.http,
-            conversation_id,
-            token,
-            reply_id,
-            until=lambda m: len(m["content"]) > 40,
+        reply_id = await send_and_wait(
+            server.http, conversation_id, token, text, until=lambda m: len(m["content"]) > 40
         )
         # when Redis dies mid-stream
         own_redis.kill()

@@ -30,12 +30,12 @@ from tests.e2e.wsclient import (
     delete_conversation,
     finished,
     message_by_id,
+    send_and_wait,
     send_message,
     start_conversation,
     stop_generation,
     streamed_at_least,
     terminal_event,
-    wait_for_message,
 )
 
 # A database of its own (flushed at the start), so other Redis users are left alone.
@@ -84,16 +84,6 @@ def bot_id(pair, database):
     return asyncio.run(create_bot(pair[0].http, database.owner_token, name="Scale-out bot"))
 
 
-async def send_until_streaming(sender, reader, conversation_id, chat_token, text) -> str:
-    """Send `text` through `sender`; return the reply's id once `reader` sees it streaming."""
-    sent = await send_message(sender.http, conversation_id, chat_token, text)
-    reply_id = sent["reply"]["id"]
-    await wait_for_message(
-        reader.http, conversation_id, chat_token, reply_id, until=streamed_at_least(30)
-    )
-    return reply_id
-
-
 async def test_subscriber_on_a_receives_the_reply_generated_on_b(pair, script, bot_id, fake):
     a, b = pair
     fake.token_interval = 0.02
@@ -130,7 +120,9 @@ async def test_stop_sent_to_a_stops_the_reply_generated_on_b(pair, script, bot_i
 
     async with GraphQLWebSocket(a.ws_url, params={"chatToken": chat_token}) as ws:
         subscription = await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id})
-        reply_id = await send_until_streaming(b, a, conversation_id, chat_token, text)
+        reply_id = await send_and_wait(
+            b.http, conversation_id, chat_token, text, until=streamed_at_least(30), read_by=a.http
+        )
         stopped = await stop_generation(a.http, reply_id, chat_token)
         events = await collect_events(subscription, until=finished(reply_id), within=10)
         await subscription.stop()
@@ -178,7 +170,9 @@ async def test_delete_on_b_ends_subscriptions_everywhere_and_the_reply_on_a(
         watchers = [
             await ws.subscribe(CONVERSATION_EVENTS, {"id": conversation_id}) for ws in (on_a, on_b)
         ]
-        reply_id = await send_until_streaming(a, a, conversation_id, chat_token, text)
+        reply_id = await send_and_wait(
+            a.http, conversation_id, chat_token, text, until=streamed_at_least(30)
+        )
         deleted = await delete_conversation(b.http, conversation_id, chat_token)
         # No `until`: each operation must complete by itself after the last event.
         streams = [await collect_events(watcher, within=10) for watcher in watchers]
@@ -239,14 +233,8 @@ async def test_stop_on_a_racing_delete_on_b_is_stopped_or_not_found(pair, script
         text = f"stop or delete {index}"
         script.replies[text] = words(200, "race")
         conversation_id, chat_token = await start_conversation(a.http, bot_id)
-        sent = await send_message(a.http, conversation_id, chat_token, text)
-        reply_id = sent["reply"]["id"]
-        await wait_for_message(
-            a.http,
-            conversation_id,
-            chat_token,
-            reply_id,
-            until=streamed_at_least(1),
+        reply_id = await send_and_wait(
+            a.http, conversation_id, chat_token, text, until=streamed_at_least(1)
         )
 
         # when A is asked to stop it while B deletes its conversation

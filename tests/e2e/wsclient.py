@@ -420,3 +420,20 @@ async def wait_for_message(
             return message
         assert time.monotonic() < deadline, f"message never reached the state: {message}"
         await asyncio.sleep(interval)
+
+
+async def send_and_wait(
+    http: GraphQLHTTP,
+    conversation_id: str,
+    chat_token: str,
+    text: str,
+    *,
+    until: Callable[[dict], bool],
+    read_by: GraphQLHTTP | None = None,
+) -> str:
+    """Send `text`; return its reply's id once the reply, polled through `read_by`
+    (default: `http`), satisfies `until`."""
+    sent = await send_message(http, conversation_id, chat_token, text)
+    reply_id = sent["reply"]["id"]
+    await wait_for_message(read_by or http, conversation_id, chat_token, reply_id, until=until)
+    return reply_id

@@ -5,14 +5,12 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from strawberry.channels.testing import GraphQLWebsocketCommunicator
 from strawberry.relay import to_base64
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import schema.system
 import server.socket_slots
-from server.asgi import application
-from tests.asgi_client import closed, start_conversation
+from tests.asgi_client import closed, communicator, init, start_conversation
 from tests.factories import BotFactory
 
 TRANSPORT = GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -28,20 +26,6 @@ ALIAS_FLOOD = "{ " + " ".join(f"a{i}: apiInfo {{ name }}" for i in range(16)) + 
 TWO_MIB = 2 * 1024 * 1024
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def communicator(protocol=TRANSPORT, origin=None, **kwargs):
-    headers = [(b"origin", origin.encode())] if origin else []
-    return GraphQLWebsocketCommunicator(
-        application, "/graphql", headers=headers, protocol=protocol, **kwargs
-    )
-
-
-async def init(client, payload=None) -> None:
-    connected, _ = await client.connect()
-    assert connected
-    await client.send_json_to({"type": "connection_init", "payload": payload or {}})
-    assert await client.receive_json_from(timeout=5) == {"type": "connection_ack"}
 
 
 async def conversation() -> tuple[str, str]:
