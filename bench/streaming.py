@@ -163,8 +163,8 @@ def measure(
     profiler = None
     if profile_name:
         target = send_to
-        # Long enough to cover connecting, sending and streaming (overload included).
-        profiler = Profiler(target.pid, profile_name, 8 + stream_seconds + n * 0.1)
+        # The whole phase (connecting, sending, streaming): stopped when the clients end.
+        profiler = Profiler(target.pid, profile_name, timeout + deadline + 60)
     result = run_clients(
         {
             "mode": "stream",
@@ -178,7 +178,7 @@ def measure(
     )
     cpu = meter.read()
     cpu_seconds = {name: proc_cpu_seconds(s.pid) - cpu_before[name] for name, s in servers.items()}
-    profile = profiler.finish() if profiler else None
+    profile = profiler.finish(timeout=0) if profiler else None
     dump = upstream.command("dump")
     out = analyse(label, n, rounds, result, dump, cpu, upstream, profile)
     # Server CPU per delivered token: every process serving this phase, all its work
