@@ -95,39 +95,64 @@ class ReplyWriter:
             await events.send_to(request["reply"], event)
 
     async def pump(self, chunks: AsyncIterator[Chunk]) -> None:
-        """Consume a provider stream, publishing and persisting as configured."""
+        """Consume a provider stream, publishing and persisting as configured.
+
+        A reader task takes the chunks; this loop publishes and persists. Per chunk the
+        reader only appends the text and checks the clock: it hands over to this loop,
+        and waits for it, only when a delta or a persist is due (so a persist still
+        happens before the next chunk is asked for). This loop wakes for those, for the
+        end of a coalescing window while the upstream is silent, and for the heartbeat.
+        """
         window = settings.STREAM_COALESCE_MS / 1000
         tick = min(settings.STREAM_PERSIST_INTERVAL, settings.GENERATION_HEARTBEAT)
         iterator = aiter(chunks)
-        pending: asyncio.Task | None = None
+        wake, resume = asyncio.Event(), asyncio.Event()
+        reader = asyncio.create_task(self._read(iterator, window, wake, resume))
+        reader.add_done_callback(lambda _: wake.set())
         try:
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(iterator))
-                timeout = tick
-                if self.published < len(self.content):
-                    timeout = min(timeout, max(0.0, self._last_flush + window - time.monotonic()))
-                done, _ = await asyncio.wait({pending}, timeout=timeout)
-                if done:
-                    try:
-                        chunk = pending.result()
-                    except StopAsyncIteration:
-                        break
-                    pending = None
-                    self._take(chunk)
-                if self.published < len(self.content) and (
-                    self._last_flush == 0.0 or time.monotonic() - self._last_flush >= window
-                ):
+                if not wake.is_set():
+                    timeout = tick
+                    if self.published < len(self.content):
+                        timeout = min(timeout, self._last_flush + window - time.monotonic())
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(max(0.0, timeout)):
+                            await wake.wait()
+                wake.clear()
+                if reader.done():
+                    break
+                if self._delta_due(window):
                     await self.flush()
                 await self._persist()
+                resume.set()
+            reader.result()  # the provider's failure, if it failed
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
+            if not reader.done():
+                reader.cancel()
                 with contextlib.suppress(BaseException):
-                    await pending
+                    await reader
             with contextlib.suppress(Exception):
                 await iterator.aclose()
         await self.flush()
+
+    async def _read(
+        self,
+        iterator: AsyncIterator[Chunk],
+        window: float,
+        wake: asyncio.Event,
+        resume: asyncio.Event,
+    ) -> None:
+        async for chunk in iterator:
+            self._take(chunk)
+            if self._delta_due(window) or self._persist_due(time.monotonic()):
+                resume.clear()
+                wake.set()
+                await resume.wait()
+
+    def _delta_due(self, window: float) -> bool:
+        return self.published < len(self.content) and (
+            self._last_flush == 0.0 or time.monotonic() - self._last_flush >= window
+        )
 
     def _take(self, chunk: Chunk) -> None:
         if chunk.usage is not None:
@@ -151,13 +176,15 @@ class ReplyWriter:
         delta = events.MessageDelta(self.conversation_id, self.message_id, offset, text)
         await events.publish(self.conversation_id, delta)
 
-    async def _persist(self, *, force: bool = False) -> None:
-        now = time.monotonic()
+    def _persist_due(self, now: float) -> bool:
         changed = self._persisted < len(self.content)
-        due = (changed and now - self._last_persist >= settings.STREAM_PERSIST_INTERVAL) or (
+        return (changed and now - self._last_persist >= settings.STREAM_PERSIST_INTERVAL) or (
             now - self._last_persist >= settings.GENERATION_HEARTBEAT
         )
-        if not (force or due):
+
+    async def _persist(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not (force or self._persist_due(now)):
             return
         if not force:
             try:
@@ -170,9 +197,10 @@ class ReplyWriter:
         await self._write_progress(now)
 
     async def _write_progress(self, now: float) -> None:
-        updated = await transitions.progress(self.message_id, self.content)
+        content = self.content  # the reader may append while the write is under way
+        updated = await transitions.progress(self.message_id, content)
         self._last_persist = now
-        self._persisted = len(self.content)
+        self._persisted = len(content)
         if not updated:
             raise StopRequested()
 

@@ -15,6 +15,10 @@ model name `fake-<mode>` (which wins, so concurrent requests can mix them):
     stall-<n>       after n tokens go silent, socket open, until stop() or stall_seconds
     close-<n>       after n tokens end the body and close, without finish or [DONE]
     reset-<n>       after n tokens drop the connection mid-body
+
+`queue_raw(parts)` answers the next streamed request with `parts` verbatim as its SSE
+body, each part one write (then the end of the response): malformed or unusual
+streams, byte for byte, split where a test wants.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class FakeOpenAI:
         self.port = 0
         self.sent_tokens = 0
         self._replies: collections.deque[Reply] = collections.deque()
+        self._raw_bodies: collections.deque[list[bytes]] = collections.deque()
         self._requests: list[dict[str, Any]] = []
         self._streams: list[StreamRecord] = []
         self._lock = threading.Lock()
@@ -129,6 +134,10 @@ class FakeOpenAI:
     def queue_reply(self, reply: Reply) -> None:
         """Answer the next chat request with `reply` (queued replies go first, in order)."""
         self._replies.append(reply)
+
+    def queue_raw(self, *parts: bytes) -> None:
+        """Answer the next streamed chat request with the SSE body `parts`, as they are."""
+        self._raw_bodies.append(list(parts))
 
     def clear(self) -> None:
         """Forget recorded requests, streams and counters (e.g. between benchmark phases)."""
@@ -223,6 +232,12 @@ class FakeOpenAI:
         if mode is not None and mode.kind == "fail":
             key = request.headers.get("authorization", "").removeprefix("Bearer ")
             await _send_json(writer, mode.arg, _status_error(mode.arg, model, key))
+            return True
+        if body.get("stream") and self._raw_bodies:
+            writer.write(_SSE_HEAD)
+            for part in self._raw_bodies.popleft():
+                await _send_chunk(writer, part)
+            await _send_chunk(writer, b"")
             return True
         tokens, finish = self._tokens_for(body)
         if not body.get("stream"):

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 import weakref
-from collections.abc import AsyncIterator
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
+import httpx2
+import jiter
 import openai
 from openai import AsyncOpenAI
 
 from .base import Chunk, LLMError, LLMErrorCode, LLMRequest, Usage
+from .sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Upstream error bodies can be whole HTML pages from a proxy; keep messages readable.
@@ -81,31 +87,30 @@ class OpenAIProvider:
                 "to use the openai provider.",
             )
         client = get_client(self.config)
+        started = finished = False
         try:
-            completion = await client.chat.completions.create(
+            async with client.chat.completions.with_streaming_response.create(
                 model=request.model,
                 messages=[{"role": m.role, "content": m.content} for m in request.messages],
                 temperature=request.temperature,
                 max_tokens=openai.omit if request.max_tokens is None else request.max_tokens,
                 stream=True,
                 stream_options={"include_usage": True},
-            )
-        except openai.APIError as exc:
-            raise self._error(exc, started=False) from exc
-
-        finished = False
-        try:
-            async with completion:
-                async for event in completion:
-                    for choice in event.choices:
-                        if choice.delta and choice.delta.content:
-                            yield Chunk(text=choice.delta.content)
-                        finished = finished or choice.finish_reason is not None
-                    if event.usage is not None:
+            ) as response:
+                started = True
+                # Fields read as from the SDK's models, which it builds unvalidated:
+                # a missing one reads as None.
+                async for event in _chunks(response.http_response):
+                    for choice in event.get("choices"):
+                        delta = choice.get("delta")
+                        if delta and (text := delta.get("content")):
+                            yield Chunk(text=text)
+                        finished = finished or choice.get("finish_reason") is not None
+                    if (usage := event.get("usage")) is not None:
                         finished = True
-                        yield Chunk(usage=_usage(event.usage))
+                        yield Chunk(usage=_usage(usage))
         except openai.APIError as exc:
-            raise self._error(exc, started=True) from exc
+            raise self._error(exc, started=started) from exc
         if not finished:
             raise LLMError(
                 LLMErrorCode.STREAM_BROKEN,
@@ -164,5 +169,54 @@ _STATUS_TEXT = {
 }
 
 
-def _usage(usage: openai.types.CompletionUsage) -> Usage:
-    return Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+# What the SDK's stream turns into APITimeoutError / APIConnectionError while reading.
+_TIMEOUTS = (httpx2.TimeoutException,)
+_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+# After [DONE] the SDK reads what is left of an HTTP/1.1 body (for connection reuse)
+# for up to 0.1 s.
+_DRAIN_SECONDS = 0.1
+
+
+async def _chunks(http: httpx2.Response) -> AsyncIterator[Any]:
+    """Each chunk of a streamed completion as its JSON value (a dict, unless the upstream
+    sent something else), as the SDK's `AsyncStream[object]` gives them, at the cost of
+    reading the bytes and jiter (bench/sdkparse.py: the SDK's stream with its typed
+    models cost several times that per chunk, and the untyped one still twice).
+
+    As the SDK: stop at [DONE]; an `{"error": ...}` chunk raises APIError with its
+    message; a read that times out or fails raises APITimeoutError / APIConnectionError.
+    """
+    decoder = SSEDecoder()
+    body = http.aiter_bytes()
+    try:
+        async for read in body:
+            for data in decoder.feed(read):
+                if data.startswith(b"[DONE]"):
+                    if http.http_version == "HTTP/1.1":
+                        with contextlib.suppress(TimeoutError, *_TRANSPORT_ERRORS):
+                            async with asyncio.timeout(_DRAIN_SECONDS):
+                                async for _ in body:
+                                    pass
+                    return
+                event = jiter.from_json(data, cache_mode="keys")
+                if isinstance(event, dict) and (error := event.get("error")):
+                    raise _stream_error(error, http.request)
+                yield event
+    except _TIMEOUTS as exc:
+        raise openai.APITimeoutError(request=http.request) from exc
+    except _TRANSPORT_ERRORS as exc:
+        raise openai.APIConnectionError(request=http.request) from exc
+
+
+def _stream_error(error: object, request: httpx2.Request) -> openai.APIError:
+    """The SDK's error for an `{"error": ...}` chunk (legacy stream mode)."""
+    message = error.get("message") if isinstance(error, Mapping) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    return openai.APIError(message=message, request=request, body=error)
+
+
+def _usage(usage: dict) -> Usage:
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")
+    )

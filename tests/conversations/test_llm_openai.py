@@ -1,7 +1,9 @@
 """OpenAIProvider driven through the real openai SDK against a loopback FakeOpenAI."""
 
+import json
 from collections.abc import Iterator
 
+import openai
 import pytest
 
 from conversations.llm import (
@@ -203,3 +205,176 @@ def test_empty_base_url_means_openai(settings):
     settings.OPENAI_BASE_URL = ""
 
     assert provider_info()["base_url"] == "https://api.openai.com/v1"
+
+
+# --- Malformed and unusual streams: the provider reads the SDK's dict chunks and must
+# make of every body what the SDK's typed ChatCompletionChunk stream (its path until
+# bench/sdkparse.py measured it) made of it: the same text, usage and outcome.
+
+
+def frame(payload: object, *, end: bytes = b"\n\n") -> bytes:
+    return b"data: " + json.dumps(payload).encode() + end
+
+
+def delta(text: str | None, finish: str | None = None, **extra) -> dict:
+    return {"choices": [{"index": 0, "delta": {"content": text, **extra}, "finish_reason": finish}]}
+
+
+USAGE = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+DONE = b"data: [DONE]\n\n"
+COMPLETE = (frame(delta("Hi ")), frame(delta("there")), frame(delta(None, "stop")), frame(USAGE))
+DONE_OK = (["Hi ", "there"], (3, 2), "complete")
+
+BODIES = {
+    "plain": ((*COMPLETE, DONE), DONE_OK),
+    "comments, event names, ids and retry lines are ignored": (
+        (b": keep-alive\n\n", b"event: message\nid: 7\nretry: 10\n", *COMPLETE, DONE),
+        DONE_OK,
+    ),
+    "CRLF line ends": (
+        tuple(part.replace(b"\n", b"\r\n") for part in (*COMPLETE, DONE)),
+        DONE_OK,
+    ),
+    "CR line ends": (tuple(part.replace(b"\n", b"\r") for part in (*COMPLETE, DONE)), DONE_OK),
+    "events split across reads, mid-JSON and between CR and LF": (
+        (
+            b'data: {"choices": [{"delta": {"con',
+            b'tent": "Hi "}}]}\r',
+            b"\n\r\n",
+            *COMPLETE[1:],
+            DONE,
+        ),
+        DONE_OK,
+    ),
+    "no space after data:": ((b"data:" + COMPLETE[0][6:], *COMPLETE[1:], DONE), DONE_OK),
+    "one event over two data lines": (
+        (b'data: {"choices": [{"delta":\ndata: {"content": "Hi "}}]}\n\n', *COMPLETE[1:], DONE),
+        DONE_OK,
+    ),
+    "role-only first delta and tool calls finish": (
+        (
+            frame(delta(None, role="assistant")),
+            frame(delta(None, tool_calls=[{"index": 0, "id": "c1", "type": "function"}])),
+            frame(delta(None, "tool_calls")),
+            DONE,
+        ),
+        ([], None, "complete"),
+    ),
+    "length finish without usage": (
+        (frame(delta("Hi")), frame(delta(None, "length")), DONE),
+        (["Hi"], None, "complete"),
+    ),
+    "usage alone finishes": (
+        (frame(delta("Hi")), frame(USAGE), DONE),
+        (["Hi"], (3, 2), "complete"),
+    ),
+    "null usage and null delta": (
+        (frame({**delta("Hi"), "usage": None}), frame({"choices": [{"delta": None}]}), DONE),
+        (["Hi"], None, "stream_broken"),
+    ),
+    "empty content is no text": (
+        (frame(delta("")), frame(delta("Hi", "stop")), DONE),
+        (["Hi"], None, "complete"),
+    ),
+    "[DONE] before any finish": ((frame(delta("Hi")), DONE), (["Hi"], None, "stream_broken")),
+    "last event without its blank line is not dispatched": (
+        (frame(delta("Hi")), frame(delta(None, "stop"), end=b"\n")),
+        (["Hi"], None, "stream_broken"),
+    ),
+    "error frame with a message": (
+        (frame(delta("Hi")), frame({"error": {"message": "overloaded", "type": "server_error"}})),
+        (["Hi"], None, "stream_broken: overloaded"),
+    ),
+    "error frame without a message": (
+        (frame({"error": "nope"}),),
+        ([], None, "stream_broken: An error occurred during streaming"),
+    ),
+    "data that is not JSON": (
+        (frame(delta("Hi")), b"data: {not json\n\n"),
+        (["Hi"], None, "raised"),
+    ),
+    "a data field without a colon makes an event with empty data": (
+        (COMPLETE[0], b"data\n\n", *COMPLETE[1:], DONE),
+        (["Hi "], None, "raised"),
+    ),
+    "a kept event id makes a stray blank line an empty event": (
+        (b"id: 1\n", *COMPLETE[:2], b"\n", *COMPLETE[2:]),
+        (["Hi ", "there"], None, "raised"),
+    ),
+    "text that is not UTF-8": (
+        (frame(delta("Hi")), b'data: {"x": "\xff"}\n\n'),
+        (["Hi"], None, "raised"),
+    ),
+    "a comment that is not UTF-8": ((b": \xff\n\n", *COMPLETE, DONE), ([], None, "raised")),
+    "a chunk without choices": ((frame({"id": "x"}),), ([], None, "raised")),
+    "null choices": ((frame({"choices": None}),), ([], None, "raised")),
+    # The SDK builds its models without validation: a missing field reads as None.
+    "a choice without delta": ((frame({"choices": [{"index": 0}]}),), ([], None, "stream_broken")),
+    "JSON null": ((b"data: null\n\n",), ([], None, "raised")),
+    "usage without its counts": (
+        (frame(delta("Hi", "stop")), frame({"choices": [], "usage": {}})),
+        (["Hi"], (None, None), "complete"),
+    ),
+}
+
+
+async def outcome(chunks) -> tuple[list[str], tuple[int, int] | None, str]:
+    """(texts, usage, how it ended): "complete", an LLMError code (with the upstream's
+    message for stream errors) or "raised" for any other exception (a turn reports
+    that as an internal error)."""
+    texts: list[str] = []
+    usage = None
+    try:
+        async for chunk in chunks:
+            if chunk.text:
+                texts.append(chunk.text)
+            if chunk.usage is not None:
+                usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+    except LLMError as exc:
+        message = exc.message.removeprefix("The stream broke off: ")
+        detail = f": {message}" if message != exc.message else ""
+        return texts, usage, f"{exc.code}{detail}"
+    except Exception:
+        return texts, usage, "raised"
+    return texts, usage, "complete"
+
+
+async def typed_sdk_stream(provider: OpenAIProvider, req: LLMRequest):
+    """The provider's loop as it was over `chat.completions.create(stream=True)`."""
+    completion = await get_client(provider.config).chat.completions.create(
+        model=req.model,
+        messages=[{"role": m.role, "content": m.content} for m in req.messages],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    finished = False
+    try:
+        async with completion:
+            async for event in completion:
+                for choice in event.choices:
+                    if choice.delta and choice.delta.content:
+                        yield Chunk(text=choice.delta.content)
+                    finished = finished or choice.finish_reason is not None
+                if event.usage is not None:
+                    finished = True
+                    yield Chunk(
+                        usage=Usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+                    )
+    except openai.APIError as exc:
+        raise provider._error(exc, started=True) from exc
+    if not finished:
+        raise LLMError("stream_broken", "ended early")
+
+
+@pytest.mark.parametrize("name", list(BODIES))
+async def test_unusual_stream_is_read_as_the_sdks_typed_stream_read_it(fake, name):
+    parts, expected = BODIES[name]
+    provider = make_provider(fake)
+
+    fake.queue_raw(*parts)
+    typed = await outcome(typed_sdk_stream(provider, request()))
+    fake.queue_raw(*parts)
+    read = await outcome(provider.stream(request()))
+
+    assert typed == expected
+    assert read == expected

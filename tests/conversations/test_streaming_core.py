@@ -450,3 +450,27 @@ def _message_of(event: events.Event) -> int | None:
         return event.message_id
     message = getattr(event, "message", None)
     return None if message is None else message.id
+
+
+async def test_text_held_in_a_window_is_published_while_the_upstream_is_silent(settings):
+    settings.STREAM_COALESCE_MS = 20
+    reply = await _reply()
+    channel = await _subscribe(reply.conversation_id)
+    layer = get_channel_layer()
+
+    async def silent_until_published():
+        yield Chunk(text="Hel")
+        yield Chunk(text="lo")  # within the first window: held
+        # The upstream says nothing more until "lo" reached the subscriber, so only the
+        # end of the window can publish it (a hung test fails at GUARD).
+        seen = []
+        while not any(e.text == "lo" for e in seen if isinstance(e, events.MessageDelta)):
+            message = await asyncio.wait_for(layer.receive(channel), GUARD)
+            seen.append(events.decode(message["event"]))
+        yield Chunk(text="!")
+
+    async with ReplyWriter(reply) as writer:
+        await writer.pump(silent_until_published())
+        finished = await writer.finish(MessageStatus.COMPLETE)
+
+    assert finished.content == "Hello!"
