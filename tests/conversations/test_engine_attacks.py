@@ -11,6 +11,7 @@ from conversations import turns
 from conversations.models import Conversation, Message
 from tests.asgi_client import gql_data
 from tests.conversations.scenario_helpers import Chat, JsonServer, make_scenario
+from tests.factories import BotFactory
 from tests.fake_openai import fake_openai_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -346,3 +347,34 @@ async def test_text_the_database_cannot_store_is_cleaned_not_fatal(orders, caplo
     conversation = await Conversation.objects.aget()
     assert conversation.private_variables == {"order": {"status": "ok\ufffd"}}
     assert "channel layer unavailable" not in caplog.text
+
+
+async def test_a_streaming_reply_is_kept_alive_by_its_writer_not_by_the_turn_heartbeat(
+    settings, monkeypatch
+):
+    # given replies that stream for over a second, a heartbeat every 0.1 s and a sweeper
+    # that takes 0.5 s of silence for a dead generator
+    from conversations import transitions
+
+    settings.OFFLINE_TOKEN_DELAY = 0.05
+    settings.GENERATION_HEARTBEAT = 0.1
+    settings.GENERATION_STALE_AFTER = 0.5
+    touched = []
+    keep_alive = transitions.keep_alive
+
+    async def counted(**kwargs):
+        touched.append(kwargs)
+        await keep_alive(**kwargs)
+
+    monkeypatch.setattr(transitions, "keep_alive", counted)
+    chat = await Chat.start(await sync_to_async(BotFactory)(is_active=True))
+    turn = asyncio.create_task(chat.say("hello"))
+    # when the sweeper runs while the reply streams
+    swept = 0
+    while not turn.done():
+        await asyncio.sleep(0.2)
+        swept += await turns.sweep_orphans()
+    # then the writer's persists kept it alive on their own, and it completes
+    [reply] = await turn
+    assert swept == 0 and reply["status"] == "COMPLETE" and len(reply["content"]) > 40
+    assert touched == []
