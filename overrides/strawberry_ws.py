@@ -3,6 +3,15 @@
 server/graphql_ws.py subclasses these with the product's policy (limits, auth, close
 codes); what is here replaces or copies Strawberry internals:
 
+- `EncodedFrames`: a message whose `payload.data` is already JSON text (a subscription
+  event filled into a frame plan, overrides/strawberry_frames.py) goes out as the
+  operation id around that text, byte for byte what `json.dumps` of the message gives,
+  instead of a `json.dumps` per subscriber. Measured with the frame plans:
+  docs/BENCHMARKS.md "Fan-out". It relies on the handlers sending every message through
+  `send_message`, and on the Channels adapter's `send_json` being
+  `ws_consumer.send(view.encode_json(message))` with Strawberry's `encode_json`
+  (`json.dumps(..., separators=(",", ":"))`); with another adapter or encoder the data
+  is decoded and sent the stock way.
 - `TransportHandler`: graphql-transport-ws with keep-alive pings (Strawberry sends
   none), their task cancelled in `shutdown` (Strawberry's cleanup of a connection).
 - `LegacyHandler`: the legacy graphql-ws protocol runs queries and mutations too
@@ -21,12 +30,16 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.base import BaseView
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
+
+from overrides.strawberry_frames import frame_text, plain_message
 
 
 class AnyOperationSchema:
@@ -42,6 +55,22 @@ class AnyOperationSchema:
         return await self._schema.stream(query, **kwargs)
 
 
+class EncodedFrames:
+    """`send_message` for messages carrying EncodedData (see the module docstring)."""
+
+    async def send_message(self, message) -> None:
+        websocket = self.websocket
+        if (
+            type(websocket) is ChannelsWebSocketAdapter
+            and type(self.view).encode_json is BaseView.encode_json
+        ):
+            text = frame_text(message)
+            if text is not None:
+                await websocket.ws_consumer.send(text)
+                return
+        await super().send_message(plain_message(message))
+
+
 async def every(interval: float, send: Callable[[], Awaitable[Any]]) -> None:
     """Call `send` every `interval` seconds (the first after one interval) until it fails
     or the task is cancelled."""
@@ -51,7 +80,7 @@ async def every(interval: float, send: Callable[[], Awaitable[Any]]) -> None:
             await send()
 
 
-class TransportHandler(BaseGraphQLTransportWSHandler):
+class TransportHandler(EncodedFrames, BaseGraphQLTransportWSHandler):
     keep_alive_task: asyncio.Task | None = None
 
     def start_keep_alive(self, interval: float) -> None:
@@ -69,7 +98,7 @@ class TransportHandler(BaseGraphQLTransportWSHandler):
         await super().shutdown()
 
 
-class LegacyHandler(BaseGraphQLWSHandler):
+class LegacyHandler(EncodedFrames, BaseGraphQLWSHandler):
     # Exceptions of on_ws_connect that refuse the connection (see refuse_connection).
     refusals: tuple[type[Exception], ...] = (ConnectionRejectionError,)
 
