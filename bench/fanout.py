@@ -21,6 +21,7 @@ import sys
 import time
 
 from bench.common import ROOT, SERVER_ENV, CpuMeter, child_env, env_int, log, median, pick, track
+from bench.stream_client import EVENTS as QUERY  # the selection the clients use
 
 NAME = "fanout"
 
@@ -42,12 +43,15 @@ def run() -> dict:
             text=True,
         )
     )
-    meter = CpuMeter(child=process.pid)
+    meter = CpuMeter()
     out, _ = process.communicate(timeout=1800)
-    cpu = meter.read()
+    elapsed = time.monotonic() - meter.wall
     if process.returncode:
         raise RuntimeError(f"fanout child failed ({process.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
+    # The child has exited: its own CPU (reported) is taken out of `others`.
+    cpu = meter.read(untracked_ours=result["cpu_seconds"] / elapsed)
+    cpu["child"] = round(result["cpu_seconds"] / elapsed, 3)
     result["cpu_share"] = cpu
     result["config"] = config
     rows = []
@@ -67,18 +71,6 @@ def run() -> dict:
 
 
 # --- the child ---
-
-QUERY = """
-subscription Events($id: ID!) {
-  conversationEvents(conversationId: $id) {
-    __typename
-    ... on MessageCreated { message { id role content status } }
-    ... on MessageDelta { messageId offset text }
-    ... on MessageCompleted { message { id role content status } }
-    ... on MessageFailed { message { id role content status } code error }
-  }
-}
-"""
 
 
 def _domain_events(replies: int, deltas: int) -> list:
@@ -162,7 +154,12 @@ def _child(config: dict) -> dict:
             cases.append(case)
         return cases
 
-    return {"cases": asyncio.run(main()), "events_per_reply": config["deltas"] + 2}
+    cases = asyncio.run(main())
+    return {
+        "cases": cases,
+        "events_per_reply": config["deltas"] + 2,
+        "cpu_seconds": time.process_time(),
+    }
 
 
 if __name__ == "__main__":
