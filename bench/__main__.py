@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m bench` (all of them) or `python -m bench NAME [NAME ...]`.
 
-Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse.
+Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
@@ -38,6 +38,7 @@ BENCHMARKS = {
     "auth": "bench.auth_contention",
     "burst": "bench.burst",
     "sdkparse": "bench.sdkparse",
+    "fanout": "bench.fanout",
 }
 
 

@@ -7,5 +7,6 @@ each one relies on, so an upgrade that changes it fails a test instead of silent
 changing behaviour.
 
 This package imports libraries only, so any layer may use it: `server` (settings name
-the middlewares and channel layers, the websocket consumer) and `schema` (validation).
+the middlewares and channel layers, the websocket consumer and its handlers) and
+`schema` (validation, subscription frame plans).
 """

@@ -20,6 +20,7 @@ from strawberry.types import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from overrides.strawberry_caches import validation_errors
+from overrides.strawberry_frames import errors_only
 from schema.errors import DATABASE_UNAVAILABLE, DOMAIN_ERRORS, INTERNAL, OUTAGE_ERRORS, mapped
 from schema.limits import Limits, limit_errors
 
@@ -149,6 +150,7 @@ class HideSuggestions(SchemaExtension):
         yield
         self._strip(self.execution_context.result)
 
+    @errors_only
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         self._strip(result)
         yield
@@ -233,6 +235,7 @@ class ErrorCodes(SchemaExtension):
         yield
         _add_codes(self.execution_context.result)
 
+    @errors_only
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         _add_codes(result)
         yield

@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from overrides.strawberry_caches import SharedParse
+from overrides.strawberry_frames import FrameSchema
 from schema.accounts import AccountMutation, AccountQuery
 from schema.bots.mutations import BotMutation
 from schema.bots.queries import BotQuery
@@ -33,7 +34,8 @@ class NodeQuery:
 Query = merge_types("Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery))
 Mutation = merge_types("Mutation", (AccountMutation, BotMutation, ConversationMutation))
 
-schema = strawberry.Schema(
+# Subscription events are encoded once per document, not executed per subscriber.
+schema = FrameSchema(
     query=Query,
     mutation=Mutation,
     subscription=ConversationSubscription,

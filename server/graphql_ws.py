@@ -40,11 +40,6 @@ from django.contrib.auth.models import AnonymousUser
 from strawberry import UNSET
 from strawberry.channels import GraphQLWSConsumer as BaseConsumer
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.types.unset import UnsetType
 
 from accounts.authentication import (
     AuthenticationFailed,
@@ -56,6 +51,7 @@ from accounts.authentication import (
 from core.ratelimit import client_ip
 from core.storable import is_storable
 from overrides.channels_consumer import ResilientLayerMixin
+from overrides.strawberry_ws import LegacyHandler, TransportHandler
 from schema.context import Context
 from schema.extensions import OUTAGE_ERRORS
 from server import metrics
@@ -63,19 +59,6 @@ from server.origins import origin_allowed
 from server.socket_slots import SocketSlots
 
 logger = logging.getLogger(__name__)
-
-
-class _AnyOperationSchema:
-    """The schema, with `subscribe` running any operation type (as `stream` does)."""
-
-    def __init__(self, schema):
-        self._schema = schema
-
-    def __getattr__(self, name: str):
-        return getattr(self._schema, name)
-
-    async def subscribe(self, query, **kwargs):
-        return await self._schema.stream(query, **kwargs)
 
 
 CLOSE_MESSAGE_TOO_BIG = 4400
@@ -123,20 +106,11 @@ def _malformed(message: object, start: str, stop: str, id_types: tuple[type, ...
     return None
 
 
-async def _every(interval: float, send) -> None:
-    """Send a keep-alive every `interval` seconds (the first after one interval)."""
-    with suppress(Exception):
-        while True:
-            await asyncio.sleep(interval)
-            await send()
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler):
+class TransportWSHandler(TransportHandler):
     """graphql-transport-ws with malformed messages closing 4400 (instead of crashing the
-    connection's task) and keep-alive pings. Strawberry already closes 4408, 4409, 4429,
-    4401 and 4403, and refuses operations past the per-connection limit."""
-
-    keep_alive_task: asyncio.Task | None = None
+    connection's task) and keep-alive pings (overrides/strawberry_ws.py). Strawberry
+    already closes 4408, 4409, 4429, 4401 and 4403, and refuses operations past the
+    per-connection limit."""
 
     async def handle_message(self, message) -> None:
         if reason := _malformed(message, "subscribe", "complete", (str,)):
@@ -154,33 +128,23 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         except CloseConnection as exc:
             await self.websocket.close(code=exc.code, reason=exc.reason)
             return
-        if self.connection_acknowledged and self.view.keep_alive and not self.keep_alive_task:
-            interval = self.view.keep_alive_interval
-            self.keep_alive_task = asyncio.create_task(_every(interval, self._ping))
-
-    async def _ping(self) -> None:
-        await self.send_message({"type": "ping"})
-
-    async def shutdown(self) -> None:
-        if self.keep_alive_task:
-            self.keep_alive_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self.keep_alive_task
-        await super().shutdown()
+        if self.connection_acknowledged and self.view.keep_alive:
+            self.start_keep_alive(self.view.keep_alive_interval)
 
 
-class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
+class LegacyGraphQLWSHandler(LegacyHandler):
     """The legacy `graphql-ws` protocol (subscriptions-transport-ws) runs queries and
-    mutations too, and its clients rely on it; Strawberry's handler only runs
-    subscriptions (it calls `schema.subscribe`), so it gets a schema that runs any.
+    mutations too, and its clients rely on it (overrides/strawberry_ws.py).
 
     Strawberry's legacy handler has no connection_init timeout, accepts any number of
     connection_init messages (each re-authenticates the shared context), closes a
     rejected one with 1011 and crashes on a `start` without a payload: here those are
     4408, 4429, 4403 and an `error` message."""
 
-    def __init__(self, *args, schema, **kwargs):
-        super().__init__(*args, schema=_AnyOperationSchema(schema), **kwargs)
+    refusals = (ConnectionRejectionError, CloseConnection)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.connection_init_received = False
         self.init_timeout_task: asyncio.Task | None = None
 
@@ -214,40 +178,19 @@ class LegacyGraphQLWSHandler(BaseGraphQLWSHandler):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message) -> None:
-        payload = message.get("payload")
-        if not await self.view.claim_chat_token_slot(payload):
+        if not await self.view.claim_chat_token_slot(message.get("payload")):
             return
-        if payload is not None and not isinstance(payload, dict):
-            await super().handle_connection_init(message)
-            return
-        self.context.connection_params = payload
-        try:
-            ack_payload = await self.view.on_ws_connect(self.context)
-        except ConnectionRejectionError as exc:
-            await self.send_message({"type": "connection_error", "payload": exc.payload})
-            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
-            return
-        except CloseConnection as exc:
+        await super().handle_connection_init(message)
+
+    async def refuse_connection(self, exc: Exception) -> None:
+        if isinstance(exc, CloseConnection):
             await self.send_message(
                 {"type": "connection_error", "payload": {"message": exc.reason}}
             )
             await self.websocket.close(code=exc.code, reason=exc.reason)
             return
-        if isinstance(ack_payload, UnsetType) or ack_payload is None:
-            await self.send_message({"type": "connection_ack"})
-        else:
-            await self.send_message({"type": "connection_ack", "payload": ack_payload})
-        self.connection_acknowledged = True
-        if self.keep_alive:
-            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
-
-    async def handle_keep_alive(self) -> None:
-        # Strawberry sends the first `ka` with the ack, ahead of the first result.
-        assert self.keep_alive_interval
-        await _every(self.keep_alive_interval, self._keep_alive)
-
-    async def _keep_alive(self) -> None:
-        await self.send_message({"type": "ka"})
+        await self.send_message({"type": "connection_error", "payload": exc.payload})
+        await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
 
 
 class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
