@@ -12,9 +12,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from conversations.sweeper import SweeperMiddleware  # noqa: E402
+from conversations.sweeper import ensure_sweeper  # noqa: E402
 from schema import schema  # noqa: E402
+from server.background import ProcessTasks  # noqa: E402
 from server.graphql_ws import GraphQLWSConsumer  # noqa: E402
+from server.loop_lag import ensure_lag_monitor  # noqa: E402
 from server.origins import OriginValidator  # noqa: E402
 from server.proxies import ProxyHeadersMiddleware  # noqa: E402
 
@@ -24,12 +26,14 @@ websocket_urlpatterns = [
 
 # Outermost: everything inside sees the client and scheme trusted proxies forwarded.
 application = ProxyHeadersMiddleware(
-    SweeperMiddleware(
+    ProcessTasks(
         ProtocolTypeRouter(
             {
                 "http": django_asgi_app,
                 "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
             }
-        )
+        ),
+        ensure_sweeper,
+        ensure_lag_monitor,
     )
 )

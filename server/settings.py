@@ -247,6 +247,8 @@ ACCESS_LOG = env.bool("ACCESS_LOG", default=not DEBUG)
 # /metrics of this process; nginx does not expose it, scrape each replica directly.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=DEBUG)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The event-loop lag monitor (server/loop_lag.py) wakes this often, in seconds; 0 turns it off.
+EVENT_LOOP_LAG_INTERVAL = env.float("EVENT_LOOP_LAG_INTERVAL", default=0.1)
 # Each /readyz check (database, channel layer, LLM configuration) gets this many seconds.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 # Browser clients may send their own request id and read ours.
