@@ -2,10 +2,15 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+# Django's ASGI handler, with no thread per request (overrides/django_asgi.py says why).
+from overrides.django_asgi import ProcessASGIHandler  # noqa: E402
+
+django_asgi_app = ProcessASGIHandler()
 
 # Models and the schema may only be imported once Django is set up.
 from channels.auth import AuthMiddlewareStack  # noqa: E402

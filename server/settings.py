@@ -106,9 +106,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"botstream-test-{os.getpid()}.sqlite3")
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Requests, turns and websockets do their database work on one thread per process
+# (overrides/django_asgi.py), so its connection is kept between requests: closing it
+# after each request cost a reconnect (Postgres forks a backend for each; SQLite
+# checkpoints its WAL when the last connection closes). Checked before its first use in
+# each request (CONN_HEALTH_CHECKS), so a database restart costs no failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=1000)
