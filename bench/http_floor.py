@@ -23,6 +23,7 @@ of the floor's requests/s at C connections.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -183,7 +184,8 @@ def run() -> dict:
                     runs.setdefault((name, level), []).append(result)
                     log(
                         f"http round {round_index + 1} {name} c={level}: {result['rps']} req/s, "
-                        f"p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']}"
+                        f"p50 {result['latency_ms'].get('p50')} ms, "
+                        f"p99 {result['latency_ms'].get('p99')}"
                         f" ms, server cpu {result['server_cpu_share']}, "
                         f"loadgen cpu {result['loadgen_cpu_share']}, server runq "
                         f"{result['server_runq_share']}, others {result['others_cpu_share']}, "
@@ -209,8 +211,9 @@ def run() -> dict:
         lags = [r["event_loop_lag"] for r in results if r["event_loop_lag"]]
         return {
             "rps": round(rps, 1),
-            "p50_ms": round(median(r["latency_ms"]["p50"] for r in results), 3),
-            "p99_ms": round(median(r["latency_ms"]["p99"] for r in results), 3),
+            # A round may time no request (none both started and ended in its window).
+            "p50_ms": round(median(r["latency_ms"].get("p50", math.nan) for r in results), 3),
+            "p99_ms": round(median(r["latency_ms"].get("p99", math.nan) for r in results), 3),
             "server_cpu_share": round(cpu, 3),
             "cpu_ms_per_call": round(1000 * cpu / rps, 3) if rps else None,
             "loadgen_cpu_share": round(median(r["loadgen_cpu_share"] for r in results), 3),
