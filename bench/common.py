@@ -224,6 +224,8 @@ NOT_INHERITED = (
     "DJANGO_SETTINGS_MODULE",
 )
 
+METRICS_TOKEN = "bench-metrics-token-not-secret"
+
 # Production-like servers: DEBUG off (no query log, JSON logs, app access log on).
 SERVER_ENV = {
     "DEBUG": "0",
@@ -236,6 +238,9 @@ SERVER_ENV = {
     "RATE_LIMITS_ENABLED": "0",
     # Benches open up to a thousand sockets from loopback.
     "WS_MAX_SOCKETS_PER_IP": "0",
+    # /metrics on, behind a token as in production: LoopLag reads the event-loop lag there.
+    "METRICS_ENABLED": "1",
+    "METRICS_TOKEN": METRICS_TOKEN,
 }
 
 
@@ -542,6 +547,85 @@ def graphql(
     if status != 200 or result.get("errors"):
         raise RuntimeError(f"GraphQL {status}: {payload[:500]!r}")
     return result["data"]
+
+
+# --- event-loop lag (the server's /metrics) ---
+
+LOOP_LAG_METRIC = "botstream_event_loop_lag_seconds"
+
+
+def loop_lag_buckets(port: int) -> dict[float, float]:
+    """Cumulative counts of a server's event-loop lag histogram, by bucket bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http_request(
+        port, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    )
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}: {body[:200]!r}")
+    for family in text_string_to_metric_families(body.decode()):
+        if family.name == LOOP_LAG_METRIC:
+            return {
+                float(sample.labels["le"]): sample.value
+                for sample in family.samples
+                if sample.name.endswith("_bucket")
+            }
+    raise RuntimeError(f"{LOOP_LAG_METRIC} is not in /metrics (is the monitor off?)")
+
+
+def bucket_quantile(q: float, buckets: dict[float, float]) -> float:
+    """PromQL's histogram_quantile over cumulative `buckets`: linear within the bucket;
+    the highest finite bound when the rank falls in +Inf; NaN with no observations."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, count
+    return lower
+
+
+class LoopLag:
+    """The event-loop lag a daphne observed over a phase, from its /metrics.
+
+        lag = LoopLag(server.port)   # reads the histogram now
+        ...                          # the phase
+        result["event_loop_lag"] = lag.read()
+
+    `read()` gives the observations since construction (one per EVENT_LOOP_LAG_INTERVAL,
+    0.1 s by default): their count, p50 / p99 in ms (interpolated within the histogram's
+    buckets, as PromQL's histogram_quantile), the share over 100 ms, and the upper bound
+    of the highest bucket reached (ms; inf past 5 s). Bucket bounds: 1 ms to 5 s.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.start = loop_lag_buckets(port)
+
+    def read(self) -> dict[str, Any]:
+        now = loop_lag_buckets(self.port)
+        delta = {bound: now[bound] - self.start.get(bound, 0.0) for bound in now}
+        bounds = sorted(delta)
+        count = delta[bounds[-1]]
+        if count <= 0:
+            return {"count": 0}
+        over = count - max((delta[b] for b in bounds if b <= 0.1), default=0.0)
+        highest = min(b for b in bounds if delta[b] >= count)
+        return {
+            "count": int(count),
+            "p50_ms": round(bucket_quantile(0.5, delta) * 1000, 1),
+            "p99_ms": round(bucket_quantile(0.99, delta) * 1000, 1),
+            "over_100ms_share": round(over / count, 4),
+            "max_bucket_ms": highest * 1000 if not math.isinf(highest) else "inf",
+        }
 
 
 # --- profiling (py-spy) ---

@@ -28,14 +28,3 @@ def ensure_sweeper() -> None:
         return
     _started = True
     asyncio.get_running_loop().create_task(sweep_forever(settings.GENERATION_SWEEP_INTERVAL))
-
-
-class SweeperMiddleware:
-    """ASGI wrapper: daphne has no lifespan events, so start the sweeper on first traffic."""
-
-    def __init__(self, application):
-        self.application = application
-
-    async def __call__(self, scope, receive, send):
-        ensure_sweeper()
-        return await self.application(scope, receive, send)

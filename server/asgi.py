@@ -2,19 +2,26 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+# Django's ASGI handler, with no thread per request (overrides/django_asgi.py says why).
+from overrides.django_asgi import ProcessASGIHandler  # noqa: E402
+
+django_asgi_app = ProcessASGIHandler()
 
 # Models and the schema may only be imported once Django is set up.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from conversations.sweeper import SweeperMiddleware  # noqa: E402
+from conversations.sweeper import ensure_sweeper  # noqa: E402
 from schema import schema  # noqa: E402
+from server.background import ProcessTasks  # noqa: E402
 from server.graphql_ws import GraphQLWSConsumer  # noqa: E402
+from server.loop_lag import ensure_lag_monitor  # noqa: E402
 from server.origins import OriginValidator  # noqa: E402
 from server.proxies import ProxyHeadersMiddleware  # noqa: E402
 
@@ -24,12 +31,14 @@ websocket_urlpatterns = [
 
 # Outermost: everything inside sees the client and scheme trusted proxies forwarded.
 application = ProxyHeadersMiddleware(
-    SweeperMiddleware(
+    ProcessTasks(
         ProtocolTypeRouter(
             {
                 "http": django_asgi_app,
                 "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
             }
-        )
+        ),
+        ensure_sweeper,
+        ensure_lag_monitor,
     )
 )

@@ -108,9 +108,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"botstream-test-{os.getpid()}.sqlite3")
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Requests, turns and websockets do their database work on one thread per process
+# (overrides/django_asgi.py), so its connection is kept between requests: closing it
+# after each request cost a reconnect (Postgres forks a backend for each; SQLite
+# checkpoints its WAL when the last connection closes). Checked before its first use in
+# each request (CONN_HEALTH_CHECKS), so a database restart costs no failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=1000)
@@ -243,6 +247,8 @@ ACCESS_LOG = env.bool("ACCESS_LOG", default=not DEBUG)
 # /metrics of this process; nginx does not expose it, scrape each replica directly.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=DEBUG)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The event-loop lag monitor (server/loop_lag.py) wakes this often, in seconds; 0 turns it off.
+EVENT_LOOP_LAG_INTERVAL = env.float("EVENT_LOOP_LAG_INTERVAL", default=0.1)
 # Each /readyz check (database, channel layer, LLM configuration) gets this many seconds.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 # Browser clients may read our request id (and send their own: CORS_ALLOW_HEADERS).

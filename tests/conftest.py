@@ -1,7 +1,9 @@
 import os
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.layers import channel_layers
+from django.db import connections
 from django.test import Client
 
 from accounts.services import api_token_create
@@ -17,6 +19,15 @@ def _clean_redis_layer():
         import redis
 
         redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_database_thread_connection(django_db_setup, django_db_blocker):
+    """The ASGI app's database work runs on asgiref's one thread, whose connection is
+    kept (overrides/django_asgi.py): close it before the test database is dropped."""
+    yield
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(autouse=True)
