@@ -32,4 +32,11 @@ BIND_HOST="${BIND_HOST:-0.0.0.0}"
 PORT="${PORT:-8000}"
 SUPERVISOR_RUN_DIR="$(mktemp -d)"
 export BIND_HOST PORT SUPERVISOR_RUN_DIR
+if [ "$WEB_CONCURRENCY" -gt 1 ]; then
+    # One /metrics for all the workers (prometheus_client's multiprocess mode: each
+    # worker writes its metrics to files here; server.metrics.exposed_registry sums them).
+    PROMETHEUS_MULTIPROC_DIR="$SUPERVISOR_RUN_DIR/metrics"
+    mkdir "$PROMETHEUS_MULTIPROC_DIR"
+    export PROMETHEUS_MULTIPROC_DIR
+fi
 exec supervisord --configuration deploy/supervisord.conf

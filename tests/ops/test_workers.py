@@ -3,7 +3,7 @@
 Real processes: deploy/entrypoint.sh as the image runs it (tests/ops/container.py) on a
 free loopback port, with SQLite and, for more than one worker, Redis (E2E_REDIS_URL;
 skipped without it, except under CI=true). Which worker answered a request is told by
-/healthz's `pid`, given to METRICS_TOKEN holders only.
+/healthz's `pid`, given to METRICS_TOKEN holders only; /metrics must count them all.
 """
 
 import json
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from loky import cpu_count
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.container import (
     ROOT,
@@ -33,24 +34,46 @@ TOKEN = "workers-probe-token-not-secret"
 STARTUP = 90.0
 
 
-def healthz_pid(port: int) -> int:
-    """The pid of the worker that answered one /healthz (a fresh connection each time)."""
-    status, body = get(
-        f"http://127.0.0.1:{port}/healthz", headers={"Authorization": f"Bearer {TOKEN}"}
-    )
-    assert status == 200, body
-    return json.loads(body)["pid"]
+class Probes:
+    """GET /healthz and /metrics with the token, each on a fresh connection."""
 
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.healthz_sent = 0
 
-def answering(port: int, expected: set[int]) -> set[int]:
-    """The pids seen answering, sending requests until all of `expected` have answered
-    (a worker just started answers once Django is loaded: bounded by STARTUP)."""
-    seen: set[int] = set()
-    deadline = time.monotonic() + STARTUP
-    while not expected <= seen and time.monotonic() < deadline:
-        seen.add(healthz_pid(port))
-        time.sleep(0.02)
-    return seen
+    def _get(self, path: str) -> bytes:
+        status, body = get(f"{self.url}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200, body
+        return body
+
+    def pid(self) -> int:
+        """The pid of the worker that answered one /healthz."""
+        body = self._get("/healthz")
+        self.healthz_sent += 1
+        return json.loads(body)["pid"]
+
+    def answering(self, expected: set[int]) -> set[int]:
+        """The pids seen answering, asking until all of `expected` have answered (a worker
+        just started answers once Django is loaded: bounded by STARTUP)."""
+        seen: set[int] = set()
+        deadline = time.monotonic() + STARTUP
+        while not expected <= seen and time.monotonic() < deadline:
+            seen.add(self.pid())
+            time.sleep(0.02)
+        return seen
+
+    def get_200_count(self) -> float:
+        """`botstream_http_requests_total{method="GET",status="200"}` in one scrape (the
+        scrape itself is counted after its body is rendered: in the next one)."""
+        text = self._get("/metrics").decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "botstream_http_requests_total" and sample.labels == {
+                    "method": "GET",
+                    "status": "200",
+                }:
+                    return sample.value
+        return 0.0
 
 
 def alive(pid: int) -> bool:
@@ -105,7 +128,7 @@ def run_workers_script(env: dict[str, str], **popen) -> subprocess.CompletedProc
     )
 
 
-def test_two_workers_share_one_port_are_replaced_when_killed_and_stop_on_sigterm(tmp_path):
+def test_two_workers_share_one_port_and_metrics_are_replaced_when_killed_and_stop(tmp_path):
     require_redis(E2E_REDIS_URL)
     port = free_port()
     env = container_env(
@@ -114,26 +137,32 @@ def test_two_workers_share_one_port_are_replaced_when_killed_and_stop_on_sigterm
         WEB_CONCURRENCY="2",
         REDIS_URL=E2E_REDIS_URL,
         METRICS_TOKEN=TOKEN,
+        METRICS_ENABLED="1",
         MIGRATE_ON_START="1",
     )
     log_path = tmp_path / "server.log"
+    probes = Probes(port)
     manager = start_container(env, log_path)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", manager, time.monotonic() + STARTUP)
         workers = wait_for_workers(manager, 2, without=set())
+        counted_before = probes.get_200_count()
 
         # Both workers serve the one address.
-        assert answering(port, workers) == workers
+        assert probes.answering(workers) == workers
 
         # kill -9 one: the other keeps answering while supervisord starts a replacement.
         victim, survivor = sorted(workers)
         os.kill(victim, signal.SIGKILL)
         while alive(victim):
             time.sleep(0.05)
-        meanwhile = {healthz_pid(port) for _ in range(10)}
+        meanwhile = {probes.pid() for _ in range(10)}
         replaced = wait_for_workers(manager, 2, without={victim})
         assert survivor in replaced
-        assert answering(port, replaced) == replaced
+        assert probes.answering(replaced) == replaced
+        # One /metrics, whichever worker answers it, counts every worker's requests, the
+        # killed worker's included (+1: the first scrape itself).
+        counted = probes.get_200_count() - counted_before
 
         # SIGTERM to supervisord alone (as Docker sends it): every worker stops, then it exits.
         os.kill(manager.pid, signal.SIGTERM)
@@ -144,6 +173,7 @@ def test_two_workers_share_one_port_are_replaced_when_killed_and_stop_on_sigterm
     output = log_path.read_text(errors="replace")
     assert meanwhile <= {survivor} | replaced, meanwhile
     assert victim not in meanwhile
+    assert counted == probes.healthz_sent + 1
     assert manager.returncode == 0, output[-3000:]
     assert not any(alive(pid) for pid in workers | replaced)
     assert "exited: daphne_" in output  # the kill, noticed (then the replacement spawned)
