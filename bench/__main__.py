@@ -1,8 +1,8 @@
-"""Run the benchmarks: `python -m bench` (all eight) or `python -m bench NAME [NAME ...]`.
+"""Run the benchmarks: `python -m bench` (all nine) or `python -m bench NAME [NAME ...]`.
 
-Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth.
+Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, workers.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
-BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
+BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out, workers; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
 Each benchmark writes bench/results/<name>.json; the run ends with a summary table
 (also bench/results/summary.md).
@@ -36,6 +36,7 @@ BENCHMARKS = {
     "coldstart": "bench.cold_start",
     "engine": "bench.engine_attack",
     "auth": "bench.auth_contention",
+    "workers": "bench.workers",
 }
 
 

@@ -80,6 +80,26 @@ def require_redis(url: str) -> None:
     pytest.skip(reason)
 
 
+ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
+
+
+def start_entrypoint(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """The production command (deploy/entrypoint.sh: supervisord and its daphne workers)
+    in a session (process group) of its own, output appended to `log_path`. Append mode
+    matters: supervisord reopens /dev/stdout for the workers' output, and without
+    O_APPEND its own writes would overwrite theirs."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(ENTRYPOINT)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,5 +1,5 @@
-"""The image's command outside Docker: its env read from the Dockerfile, the entry point
-run as a process group, and the probes to wait on it (tests/ops)."""
+"""The image's command outside Docker: its env read from the Dockerfile, the supervisord
+config, and the probes to wait on it (tests/ops; the command itself: tests.support)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 SUPERVISORD_CONF = ROOT / "deploy" / "supervisord.conf"
 HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"
 # Paths inside the image; the tests supply the host's equivalents.
@@ -84,21 +83,6 @@ def container_env(tmp_path: Path, port: int, **overrides: str) -> dict[str, str]
     )
     env.update(overrides)
     return env
-
-
-def start_container(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """The entry point in a session (process group) of its own, output appended to
-    `log_path`. Append mode matters: supervisord reopens /dev/stdout for the workers'
-    output, and without O_APPEND its own writes would overwrite theirs."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [str(ENTRYPOINT)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
 
 def get(url: str, timeout: float = 2.0, headers: dict | None = None) -> tuple[int, bytes]:

@@ -20,13 +20,12 @@ from tests.ops.container import (
     final_stage,
     image_entrypoint,
     image_env,
-    start_container,
     stop,
     supervisor_section,
     wait_for,
     worker_command,
 )
-from tests.support import free_port
+from tests.support import free_port, start_entrypoint
 
 
 def test_image_runs_the_entrypoint_with_production_defaults():
@@ -80,7 +79,7 @@ def test_container_command_serves_healthz_and_readyz(tmp_path):
     port = free_port()
     env = container_env(tmp_path, port, MIGRATE_ON_START="1")
     log_path = tmp_path / "server.log"
-    process = start_container(env, log_path)
+    process = start_entrypoint(env, log_path)
     try:
         deadline = time.monotonic() + 90
         _, health = wait_for(f"http://127.0.0.1:{port}/healthz", process, deadline)

@@ -22,11 +22,10 @@ from tests.ops.container import (
     ROOT,
     container_env,
     get,
-    start_container,
     stop,
     wait_for,
 )
-from tests.support import E2E_REDIS_URL, free_port, require_redis
+from tests.support import E2E_REDIS_URL, free_port, require_redis, start_entrypoint
 
 TOKEN = "workers-probe-token-not-secret"
 # Seconds to wait for a worker to start (and for each to have answered: the kernel hands
@@ -142,7 +141,7 @@ def test_two_workers_share_one_port_and_metrics_are_replaced_when_killed_and_sto
     )
     log_path = tmp_path / "server.log"
     probes = Probes(port)
-    manager = start_container(env, log_path)
+    manager = start_entrypoint(env, log_path)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", manager, time.monotonic() + STARTUP)
         workers = wait_for_workers(manager, 2, without=set())
@@ -186,7 +185,7 @@ def test_more_than_one_worker_without_redis_is_refused_before_starting(tmp_path)
     port = free_port()
     env = container_env(tmp_path, port, WEB_CONCURRENCY="2", MIGRATE_ON_START="1")
     log_path = tmp_path / "server.log"
-    manager = start_container(env, log_path)
+    manager = start_entrypoint(env, log_path)
     try:
         manager.wait(timeout=60)
     finally:
@@ -235,7 +234,7 @@ def test_a_worker_that_cannot_start_stops_the_container(tmp_path):
     env = container_env(tmp_path, port, WEB_CONCURRENCY="1")
     del env["SECRET_KEY"]
     log_path = tmp_path / "server.log"
-    manager = start_container(env, log_path)
+    manager = start_entrypoint(env, log_path)
     try:
         manager.wait(timeout=STARTUP)
     finally:
