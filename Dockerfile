@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Botstream image: daphne serving HTTP + GraphQL websockets on port 8000.
+# Botstream image: daphne workers (one per CPU, under supervisord) serving HTTP + GraphQL
+# websockets on port 8000.
 #   docker build -t botstream .
 #   docker run -p 8000:8000 -e SECRET_KEY=... -e ALLOWED_HOSTS=localhost botstream
 # See docs/DEPLOY.md. Every runtime dependency ships a manylinux wheel (x86_64 and

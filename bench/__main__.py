@@ -1,8 +1,9 @@
 """Run the benchmarks: `python -m bench` (all of them) or `python -m bench NAME [NAME ...]`.
 
-Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout.
+Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout,
+workers.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
-BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out; flushed),
+BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out, workers; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
 Each benchmark writes bench/results/<name>.json; the run ends with a summary table
 (also bench/results/summary.md).
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "burst": "bench.burst",
     "sdkparse": "bench.sdkparse",
     "fanout": "bench.fanout",
+    "workers": "bench.workers",
 }
 
 

@@ -433,7 +433,8 @@ def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-# The production flags of deploy/entrypoint.sh (less --proxy-headers: no proxy here).
+# The production flags of the workers (deploy/supervisord.conf), each bench daphne on a
+# port of its own instead of --fd 0.
 DAPHNE_FLAGS = [
     "--websocket_timeout",
     "86400",

@@ -1,14 +1,22 @@
 #!/bin/sh
-# Container entry point: optional migrations, then daphne (or the command given).
+# Container entry point: optional migrations, then the daphne workers (or the command given).
 #
+#   WEB_CONCURRENCY     daphne workers sharing the port (default: one per CPU available,
+#                       1 without REDIS_URL; deploy/workers.py).
 #   MIGRATE_ON_START=1  run `migrate --noinput` first. For a single container only: with
 #                       several replicas, run the one-shot `migrate` service instead
 #                       (compose.yml) so replicas never race on the schema.
 #   PORT, BIND_HOST     listen address (default 0.0.0.0:8000).
-#   any arguments       run them instead of daphne, e.g. `python manage.py createsuperuser`.
+#   any arguments       run them instead of the workers, e.g. `python manage.py createsuperuser`.
 set -eu
 
 cd "$(dirname "$0")/.."
+
+if [ "$#" -eq 0 ]; then
+    # Before migrating: a refused worker count (more than one without Redis) stops here.
+    WEB_CONCURRENCY="$(python deploy/workers.py)"
+    export WEB_CONCURRENCY
+fi
 
 if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
     python manage.py migrate --noinput
@@ -18,36 +26,17 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-# daphne flags (docs/DEPLOY.md explains each):
-#   (no --proxy-headers)           daphne would take X-Forwarded-For from anyone; the app
-#                                  reads it from TRUSTED_PROXIES only (server/proxies.py).
-#   --websocket_timeout 86400      a socket lives at most a day (daphne's default, kept
-#                                  explicit; -1 would let a leaked socket live forever):
-#                                  clients reconnect and resume from their last offset.
-#   --websocket_connect_timeout 10 handshake budget, slow mobile links included.
-#   --ping-interval 20 --ping-timeout 30
-#                                  keepalive pings hold the socket open through nginx's
-#                                  proxy_read_timeout and detect dead peers.
-#   --application-close-timeout 10
-#                                  a closing consumer gets 10 s; generation runs outside
-#                                  it and is not cut short.
-#   --access-log /dev/null         the app writes its own JSON access log (ACCESS_LOG)
-#                                  with request ids; daphne's is plain text.
-#   --http-timeout 60              an HTTP request whose response has not finished 60 s
-#                                  after its body arrived gets 503 (the API streams
-#                                  nothing over HTTP: replies stream on websockets).
-#                                  It starts once the body is in: a body shorter than
-#                                  its Content-Length is dropped by Twisted's 60 s idle
-#                                  timeout, and behind nginx never reaches daphne
-#                                  (client_body_timeout, deploy/nginx.conf).
-exec daphne \
-    --bind "${BIND_HOST:-0.0.0.0}" \
-    --port "${PORT:-8000}" \
-    --websocket_timeout 86400 \
-    --websocket_connect_timeout 10 \
-    --ping-interval 20 \
-    --ping-timeout 30 \
-    --application-close-timeout 10 \
-    --http-timeout 60 \
-    --access-log /dev/null \
-    server.asgi:application
+# supervisord owns the socket and runs the workers (deploy/supervisord.conf, with the
+# daphne flags); as the process that receives SIGTERM it stops them gracefully.
+BIND_HOST="${BIND_HOST:-0.0.0.0}"
+PORT="${PORT:-8000}"
+SUPERVISOR_RUN_DIR="$(mktemp -d)"
+export BIND_HOST PORT SUPERVISOR_RUN_DIR
+if [ "$WEB_CONCURRENCY" -gt 1 ]; then
+    # One /metrics for all the workers (prometheus_client's multiprocess mode: each
+    # worker writes its metrics to files here; server.metrics.exposed_registry sums them).
+    PROMETHEUS_MULTIPROC_DIR="$SUPERVISOR_RUN_DIR/metrics"
+    mkdir "$PROMETHEUS_MULTIPROC_DIR"
+    export PROMETHEUS_MULTIPROC_DIR
+fi
+exec supervisord --configuration deploy/supervisord.conf

@@ -7,8 +7,9 @@ bounded by `HEALTH_CHECK_TIMEOUT`, and answers 503 when any fails so a load bala
 stops sending traffic. Error descriptions go through the log redaction, so a
 connection URL's password never shows.
 
-Anyone may probe, but only the status is public: the version and the checks' details
-(vendors, backends, errors naming hosts) go to callers with `Authorization: Bearer
+Anyone may probe, but only the status is public: the version, the process id (which
+worker answered, when several share the port) and the checks' details (vendors,
+backends, errors naming hosts) go to callers with `Authorization: Bearer
 <METRICS_TOKEN>`, like /metrics. Staff sessions do not count: these paths are served
 before the session middleware (server.middleware.ProbeMiddleware). A failing check is
 logged with its error either way.
@@ -16,6 +17,7 @@ logged with its error either way.
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,7 +39,7 @@ Check = Callable[[], Awaitable[dict]]
 async def healthz(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok"}
     if has_metrics_token(request):
-        body["version"] = settings.VERSION
+        body.update(version=settings.VERSION, pid=os.getpid())
     return _no_store(JsonResponse(body))
 
 

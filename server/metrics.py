@@ -5,11 +5,13 @@ in schema.metrics; see core.metrics for how to scrape several processes.
 """
 
 import hmac
+import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from core.metrics import REGISTRY
 
@@ -21,7 +23,8 @@ HTTP_REQUESTS = Counter(
 )
 WEBSOCKET_CONNECTIONS = Gauge(
     "botstream_websocket_connections",
-    "GraphQL websocket connections open on this process.",
+    "GraphQL websocket connections open on this process (several workers: on the live ones).",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 EVENT_LOOP_LAG = Histogram(
@@ -74,4 +77,22 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(REGISTRY), content_type=content_type)
+    return HttpResponse(encoder(exposed_registry()), content_type=content_type)
+
+
+def exposed_registry() -> CollectorRegistry:
+    """This process's registry; under several workers, all the workers' metrics summed.
+
+    The production command sets PROMETHEUS_MULTIPROC_DIR when it runs more than one
+    worker (deploy/entrypoint.sh): each worker then writes its metrics to files there
+    (prometheus_client's multiprocess mode), and whichever worker answers a scrape reads
+    them all, so one scrape of the container's port sees the whole container. Counters
+    and histograms sum every worker that ever ran (a restarted worker's counts stay);
+    gauges sum the live workers (deploy/worker_events.py drops a dead worker's). The
+    `process_*` and `python_*` metrics are per process and not exposed in this mode.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry

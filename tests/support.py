@@ -5,6 +5,7 @@ daphne on a free loopback port."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -57,6 +58,46 @@ def pg_recreate(url: str, name: str, template: str | None = None) -> None:
 def pg_drop(url: str, name: str) -> None:
     with _pg_admin(url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Redis for tests that run several processes: a database of its own (each test module
+# flushes it or leaves it alone), so other Redis users are not disturbed.
+E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def require_redis(url: str) -> None:
+    """Skip without Redis on a developer machine; under CI=true a missing Redis fails."""
+    import pytest  # here, not at the top: bench/ imports this module without pytest
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=2):
+            return
+    except OSError as exc:
+        reason = f"Redis at {parts.hostname}:{parts.port} is unreachable ({exc})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: the multi-process tests must run under CI.", pytrace=False)
+    pytest.skip(reason)
+
+
+ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
+
+
+def start_entrypoint(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """The production command (deploy/entrypoint.sh: supervisord and its daphne workers)
+    in a session (process group) of its own, output appended to `log_path`. Append mode
+    matters: supervisord reopens /dev/stdout for the workers' output, and without
+    O_APPEND its own writes would overwrite theirs."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(ENTRYPOINT)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def free_port() -> int:

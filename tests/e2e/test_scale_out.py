@@ -7,11 +7,8 @@ Needs Redis: skipped when it is unreachable, except under CI=true where that fai
 """
 
 import asyncio
-import os
 import re
-import socket
 import time
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,28 +34,14 @@ from tests.e2e.wsclient import (
     streamed_at_least,
     terminal_event,
 )
-
-# A database of its own (flushed at the start), so other Redis users are left alone.
-REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def require_redis(url: str = REDIS_URL) -> None:
-    """Skip without Redis on a developer machine; under CI=true a missing Redis fails."""
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=2):
-            return
-    except OSError as exc:
-        reason = f"Redis at {parts.hostname}:{parts.port} is unreachable ({exc})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: the scale-out tests must run under CI.", pytrace=False)
-    pytest.skip(reason)
+from tests.support import E2E_REDIS_URL as REDIS_URL
+from tests.support import require_redis
 
 
 @pytest.fixture(scope="module", autouse=True)
 def redis_db() -> str:
     """Redis present (checked before any server or database is set up), db flushed."""
-    require_redis()
+    require_redis(REDIS_URL)
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
     try:
         client.flushdb()

@@ -1,4 +1,5 @@
 import asyncio
+import os
 
 import pytest
 from channels.layers import channel_layers
@@ -34,11 +35,11 @@ def fresh_channel_layers():
     channel_layers.backends.clear()
 
 
-def test_healthz_answers_ok_with_the_version(client, settings):
+def test_healthz_answers_ok_with_the_version_and_pid(client, settings):
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": settings.VERSION}
+    assert response.json() == {"status": "ok", "version": settings.VERSION, "pid": os.getpid()}
 
 
 @pytest.mark.parametrize("token", ["", "wrong-token"], ids=["no-token", "wrong-token"])
