@@ -13,60 +13,30 @@ largest burst that held.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+import os
 
 from bench.common import (
     PROFILE,
-    ROOT,
     CpuMeter,
     Databases,
     Profiler,
-    child_env,
     env_float,
     env_int,
     log,
     pick,
     seed,
     summary,
-    track,
 )
-from bench.streaming import Upstream, start_server
+from bench.streaming import Upstream, run_clients, start_server
 
 NAME = "burst"
 
 
 def sizes() -> list[int]:
-    import os
-
     text = os.environ.get("BENCH_BURST_N")
     if text:
         return [int(n) for n in text.split(",")]
     return pick([100, 200, 300, 500], [100, 300])
-
-
-def run_clients(config: dict) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(config, handle)
-    process = track(
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.burst_client", handle.name],
-            cwd=ROOT,
-            env=child_env(),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-    )
-    try:
-        out, _ = process.communicate(timeout=config["timeout"] + config["window"] + 60)
-    finally:
-        Path(handle.name).unlink()
-    if process.returncode:
-        raise RuntimeError(f"burst clients failed ({process.returncode})")
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def analyse(
@@ -142,17 +112,16 @@ def run() -> dict:
             upstream.command("clear")
             meter = CpuMeter(server=server.pid, upstream=upstream.pid)
             profiler = Profiler(server.pid, f"burst-n{n}", window + 20) if PROFILE else None
-            result = run_clients(
-                {
-                    "label": f"burst{n}",
-                    "http_url": server.graphql_url,
-                    "ws_url": server.ws_url,
-                    "bot_id": bot_id,
-                    "visitors": n,
-                    "window": window,
-                    "timeout": 60.0,
-                }
-            )
+            config = {
+                "label": f"burst{n}",
+                "http_url": server.graphql_url,
+                "ws_url": server.ws_url,
+                "bot_id": bot_id,
+                "visitors": n,
+                "window": window,
+                "timeout": 60.0,
+            }
+            result = run_clients(config, config["timeout"] + window + 60, "bench.burst_client")
             cpu = meter.read()
             profile = profiler.finish() if profiler else None
             results.append(analyse(n, result, cpu, tokens, tokens * interval, profile))

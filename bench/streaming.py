@@ -111,12 +111,13 @@ class Upstream:
         stop_process(self.process)
 
 
-def run_clients(config: dict, timeout: float) -> dict:
+def run_clients(config: dict, timeout: float, module: str = "bench.stream_client") -> dict:
+    """Run a client process (`python -m MODULE CONFIG.json`); its last JSON line."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(config, handle)
     process = track(
         subprocess.Popen(
-            [sys.executable, "-m", "bench.stream_client", handle.name],
+            [sys.executable, "-m", module, handle.name],
             cwd=ROOT,
             env=child_env(),
             stdout=subprocess.PIPE,
@@ -131,7 +132,7 @@ def run_clients(config: dict, timeout: float) -> dict:
     finally:
         __import__("os").unlink(handle.name)
     if process.returncode:
-        raise RuntimeError(f"stream clients failed ({process.returncode})")
+        raise RuntimeError(f"{module} failed ({process.returncode})")
     return json.loads(out.strip().splitlines()[-1])
 
 
