@@ -10,6 +10,7 @@ terminal message is never written again.
 """
 
 import asyncio
+import contextlib
 import weakref
 from datetime import datetime
 
@@ -120,7 +121,9 @@ def _write_progress(items: list[tuple[int, str]]) -> set[int]:
     """One transaction: the conditional UPDATE of each message; the ids it changed."""
     now = timezone.now()
     written = set()
-    with transaction.atomic():
+    # One write alone stays one autocommit UPDATE, as it was before batching: the shortest
+    # hold of SQLite's write lock (a process frozen mid-write blocks every other writer).
+    with transaction.atomic() if len(items) > 1 else contextlib.nullcontext():
         for pk, content in items:
             active = Message.objects.filter(pk=pk, stop_requested=False, status__in=ACTIVE_STATUSES)
             if active.update(status=MessageStatus.STREAMING, content=content, updated_at=now):
