@@ -53,7 +53,7 @@ from core.storable import is_storable
 from overrides.channels_consumer import ResilientLayerMixin
 from overrides.strawberry_ws import LegacyHandler, TransportHandler
 from schema.context import Context
-from schema.extensions import OUTAGE_ERRORS
+from schema.errors import OUTAGE_ERRORS, mapped
 from server import metrics
 from server.origins import origin_allowed
 from server.socket_slots import SocketSlots
@@ -62,11 +62,9 @@ logger = logging.getLogger(__name__)
 
 
 CLOSE_MESSAGE_TOO_BIG = 4400
-CLOSE_INTERNAL_ERROR = 1011
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_TOO_MANY_INITS = 4429
-CLOSE_RATE_LIMITED = 4429
 CLOSE_TOO_MANY_SOCKETS = 4013
 
 
@@ -289,7 +287,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             return await self._authenticate(context)
         except OUTAGE_ERRORS as exc:
             logger.error("database unavailable during connection_init", exc_info=exc)
-            raise CloseConnection(CLOSE_INTERNAL_ERROR, "Database unavailable") from exc
+            raise CloseConnection(mapped(exc).close_code, "Database unavailable") from exc
 
     async def _authenticate(self, context: Context):
         """Authenticate from the connection_init payload.
@@ -311,7 +309,7 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             try:
                 context.user, context.credential = await user_from_authorization(str(header), self)
             except AuthenticationThrottled as exc:
-                raise CloseConnection(CLOSE_RATE_LIMITED, str(exc)) from exc
+                raise CloseConnection(mapped(exc).close_code, str(exc)) from exc
             except AuthenticationFailed as exc:
                 raise ConnectionRejectionError({"message": str(exc)}) from exc
         chat_token = str(params["chatToken"]) if params.get("chatToken") else None
