@@ -113,6 +113,7 @@ def main() -> None:
                         "received_ns": ns(fake.arrivals.get(s.model.removeprefix("tag:"))),
                         "started_ns": ns(s.received_at),
                         "first_token_ns": ns(s.first_token_at),
+                        "last_token_ns": ns(s.last_token_at),
                         "tokens_sent": s.tokens_sent,
                         "completed": s.completed,
                     }

@@ -64,6 +64,7 @@ class StreamRecord:
     model: str
     received_at: float
     first_token_at: float | None = None
+    last_token_at: float | None = None
     tokens_sent: int = 0
     completed: bool = False
 
@@ -275,7 +276,8 @@ class FakeOpenAI:
                 await asyncio.sleep(self.token_interval)
             await _send_chunk(writer, frame.token(token))
             record.tokens_sent += 1
-            record.first_token_at = record.first_token_at or time.perf_counter()
+            record.last_token_at = time.perf_counter()
+            record.first_token_at = record.first_token_at or record.last_token_at
             with self._lock:
                 self.sent_tokens += 1
         if mode is not None:  # n >= len(tokens): the failure comes after the last token
