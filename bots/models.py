@@ -13,6 +13,9 @@ def validate_max_tokens(value: int) -> None:
         )
 
 
+SUGGESTIONS_MAX_COUNT = 5
+
+
 class BotType(models.TextChoices):
     CHAT = "chat", "Chat (multi-turn, with history)"
     COMPLETION = "completion", "Completion (single turn)"
@@ -55,6 +58,20 @@ class Bot(models.Model):
             "public still chats with visitors who know its ID (e.g. a widget on the "
             "owner's site)."
         ),
+    )
+    suggestions_enabled = models.BooleanField(
+        default=False,
+        help_text="After each completed reply, suggest follow-up questions to the visitor.",
+    )
+    suggestions_count = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(SUGGESTIONS_MAX_COUNT)],
+        help_text=f"How many follow-up questions to suggest, 1 to {SUGGESTIONS_MAX_COUNT}.",
+    )
+    suggestions_prompt = models.TextField(
+        blank=True,
+        max_length=2000,
+        help_text="Instructions for writing the suggestions; empty: the built-in default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
