@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -71,6 +71,7 @@ class Bot(models.Model):
     suggestions_prompt = models.TextField(
         blank=True,
         max_length=2000,
+        validators=[MaxLengthValidator(2000)],  # a TextField's max_length is not checked
         help_text="Instructions for writing the suggestions; empty: the built-in default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
