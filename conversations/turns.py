@@ -13,6 +13,7 @@ conversations.sweeper) marks it interrupted.
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import time
 import uuid
@@ -190,8 +191,9 @@ class TurnOutputs:
                     self.last = (await writer.finish(MessageStatus.COMPLETE), output.step)
                     return output.text
                 history = await sync_to_async(history_for)(self.conversation, before_id=message.pk)
+                request = build_request(self.conversation, history, output.prompt)
                 finished = await generate_into(
-                    writer, build_request(self.conversation, history, output.prompt)
+                    writer, dataclasses.replace(request, variant=message.version - 1)
                 )
                 self.last = (finished, output.step)
         finally:

@@ -32,6 +32,9 @@ class LLMRequest:
     # questions, a JSON list). Remote models read the instructions in `messages`; the
     # offline engine, which cannot, answers by this.
     task: str = "reply"
+    # Which answer among equally good ones: a regenerated reply asks for the next one.
+    # Remote models sample anew anyway; the deterministic offline engine picks by it.
+    variant: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ def compose_reply(request: LLMRequest) -> str:
             return GREETING.format(offer=offer)
     variants = ANSWERS[domain]
     # crc32, unlike hash(), is stable across processes, so replies are reproducible.
-    answer = variants[zlib.crc32(user_text.encode()) % len(variants)]
+    answer = variants[(zlib.crc32(user_text.encode()) + request.variant) % len(variants)]
     return answer.format(topic=_topic(words))
 
 
