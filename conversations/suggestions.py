@@ -130,7 +130,8 @@ def _slot() -> asyncio.Semaphore:
 
 async def suggest_for(bot: Bot, reply: Message) -> list[str]:
     """Generate, store and publish the suggestions for a completed reply; returns them
-    ([] when the call failed, timed out or gave nothing usable: no event then)."""
+    ([] when the call failed, timed out or gave nothing usable, or when the reply is no
+    longer the conversation's last message by then: no event in those cases)."""
     question = (
         await Message.objects.filter(
             conversation_id=reply.conversation_id, pk__lt=reply.pk, role=MessageRole.USER
@@ -152,6 +153,11 @@ async def suggest_for(bot: Bot, reply: Message) -> list[str]:
     )
     if not found:
         logger.warning("no suggestions for message %s: nothing usable in %r", reply.pk, raw[:200])
+        return []
+    later = Message.objects.filter(conversation_id=reply.conversation_id, pk__gt=reply.pk)
+    if await later.aexists():
+        # The visitor wrote again, or the reply was regenerated: they would be stale.
+        logger.info("suggestions for message %s dropped: it is no longer the last", reply.pk)
         return []
     if not await Message.objects.filter(pk=reply.pk).aupdate(suggestions=found):
         return []  # deleted meanwhile

@@ -12,7 +12,7 @@ from strawberry.relay import to_base64
 from conversations.llm import ChatMessage, LLMRequest
 from conversations.llm.offline import OfflineProvider
 from conversations.models import Message
-from conversations.suggestions import DEFAULT_PROMPT, parse_suggestions
+from conversations.suggestions import DEFAULT_PROMPT, parse_suggestions, suggest_for
 from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
 from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
 from tests.factories import BotFactory
@@ -285,3 +285,20 @@ async def test_a_failed_suggestion_call_is_logged_and_sends_nothing(
     reply = await Message.objects.aget(role="assistant")
     assert reply.status == "complete" and reply.suggestions == []
     assert any(f"no suggestions for message {reply.pk}" in r.message for r in caplog.records)
+
+
+@pytestmark_db
+async def test_suggestions_that_come_after_a_newer_message_are_dropped(offline):
+    bot = await _bot(suggestions_enabled=False)
+    conversation_id, token = await start_conversation(to_base64("Bot", bot.pk))
+    await _chat(conversation_id, token, "How much is the pro plan?")
+    first = await Message.objects.filter(role="assistant").alast()
+    await _chat(conversation_id, token, "And the team plan?")
+    bot.suggestions_enabled = True
+
+    # the first reply's suggestion call ends only now, after the visitor wrote again
+    assert await suggest_for(bot, first) == []
+    assert await suggest_for(bot, await Message.objects.filter(role="assistant").alast())
+
+    await first.arefresh_from_db()
+    assert first.suggestions == []
