@@ -128,10 +128,22 @@ def _slot() -> asyncio.Semaphore:
     return slot
 
 
+async def _not_last(reply: Message) -> bool:
+    """The visitor wrote again, the reply was regenerated, or a later step of its turn
+    failed: suggestions for it would be stale."""
+    later = Message.objects.filter(conversation_id=reply.conversation_id, pk__gt=reply.pk)
+    if await later.aexists():
+        logger.info("no suggestions for message %s: it is no longer the last", reply.pk)
+        return True
+    return False
+
+
 async def suggest_for(bot: Bot, reply: Message) -> list[str]:
     """Generate, store and publish the suggestions for a completed reply; returns them
     ([] when the call failed, timed out or gave nothing usable, or when the reply is no
     longer the conversation's last message by then: no event in those cases)."""
+    if await _not_last(reply):
+        return []
     question = (
         await Message.objects.filter(
             conversation_id=reply.conversation_id, pk__lt=reply.pk, role=MessageRole.USER
@@ -154,10 +166,7 @@ async def suggest_for(bot: Bot, reply: Message) -> list[str]:
     if not found:
         logger.warning("no suggestions for message %s: nothing usable in %r", reply.pk, raw[:200])
         return []
-    later = Message.objects.filter(conversation_id=reply.conversation_id, pk__gt=reply.pk)
-    if await later.aexists():
-        # The visitor wrote again, or the reply was regenerated: they would be stale.
-        logger.info("suggestions for message %s dropped: it is no longer the last", reply.pk)
+    if await _not_last(reply):
         return []
     if not await Message.objects.filter(pk=reply.pk).aupdate(suggestions=found):
         return []  # deleted meanwhile

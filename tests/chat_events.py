@@ -43,7 +43,6 @@ def apply_event(messages: dict[str, dict], event: dict) -> None:
             "content": message["content"],
             "status": message["status"],
             "role": message["role"],
-            "version": message.get("version"),
         }
         replaced = message.get("replacesId")
         if replaced in messages:

@@ -11,6 +11,7 @@ from strawberry.relay import from_base64, to_base64
 from conversations.models import Message
 from tests.asgi_client import SEND, gql_data, gql_http, start_conversation, ws_client
 from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
+from tests.conftest import use_fake_openai
 from tests.conversations.scenario_helpers import make_scenario
 from tests.factories import BotFactory
 from tests.fake_openai import FakeOpenAI
@@ -159,10 +160,7 @@ def fake():
 
 @pytest.fixture
 async def remote(settings, fake):
-    settings.LLM_PROVIDER = "openai"
-    settings.OPENAI_API_KEY = "sk-test"
-    settings.OPENAI_BASE_URL = fake.base_url
-    settings.OPENAI_MAX_RETRIES = 0
+    use_fake_openai(settings, fake)
     fake.clear()
     yield fake
     await get_channel_layer().flush()

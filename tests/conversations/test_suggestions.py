@@ -15,6 +15,7 @@ from conversations.models import Message
 from conversations.suggestions import DEFAULT_PROMPT, parse_suggestions, suggest_for
 from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
 from tests.chat_events import CHAT, CONVERSATION_EVENTS, rebuild
+from tests.conftest import use_fake_openai
 from tests.factories import BotFactory
 from tests.fake_openai import FakeOpenAI
 
@@ -192,11 +193,7 @@ def fake():
 
 @pytest.fixture
 async def remote(settings, fake):
-    settings.LLM_PROVIDER = "openai"
-    settings.OPENAI_API_KEY = "sk-test"
-    settings.OPENAI_BASE_URL = fake.base_url
-    settings.OPENAI_MAX_RETRIES = 0
-    settings.OPENAI_TIMEOUT = 10
+    use_fake_openai(settings, fake)
     fake.clear()
     yield fake
     fake.mode_for = None
@@ -296,7 +293,7 @@ async def test_suggestions_that_come_after_a_newer_message_are_dropped(offline):
     await _chat(conversation_id, token, "And the team plan?")
     bot.suggestions_enabled = True
 
-    # the first reply's suggestion call ends only now, after the visitor wrote again
+    # suggestions asked for the first reply only now, after the visitor wrote again
     assert await suggest_for(bot, first) == []
     assert await suggest_for(bot, await Message.objects.filter(role="assistant").alast())
 
