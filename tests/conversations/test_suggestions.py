@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from strawberry.relay import to_base64
 
+from conversations import suggestions
 from conversations.llm import ChatMessage, LLMRequest
 from conversations.llm.offline import OfflineProvider
 from conversations.models import Message
@@ -299,3 +300,26 @@ async def test_suggestions_that_come_after_a_newer_message_are_dropped(offline):
 
     await first.arefresh_from_db()
     assert first.suggestions == []
+
+
+@pytestmark_db
+async def test_suggestion_calls_beyond_the_concurrency_cap_wait_within_the_timeout(
+    remote, settings
+):
+    # given: one slot per process, taken (as by another visitor's long call)
+    settings.SUGGESTIONS_CONCURRENCY = 1
+    settings.SUGGESTIONS_TIMEOUT = 0.5
+    bot = await _bot(model="gpt-test")
+    conversation_id, token = await start_conversation(to_base64("Bot", bot.pk))
+
+    async with suggestions._slot():
+        # when: a reply completes meanwhile
+        waited = await _chat(conversation_id, token, "How much is the plan?")
+    # and: once the slot is free again
+    served = await _chat(conversation_id, token, "And for a team?")
+
+    # then: the first call waited for the slot, gave up at the timeout, never reached
+    # the model, and sent nothing; the next one was served
+    assert "SuggestionsReady" not in _kinds(waited)
+    assert _kinds(served)[-1] == "SuggestionsReady"
+    assert len([r for r in remote.requests if _is_suggestion_call(r)]) == 1
