@@ -201,6 +201,8 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
         replaces=message,
         original_id=message.original_id or message.pk,
     )
+    # Superseded: listed nowhere as unread (Conversation.unreadCount counts every row).
+    Message.objects.filter(pk=message.pk).update(is_read=True)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return user_message_id, reply
 

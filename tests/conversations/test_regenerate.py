@@ -31,6 +31,7 @@ query($id: ID!) {
 MESSAGES = """
 query($id: ID!) {
   conversation(id: $id) {
+    unreadCount
     messages { edges { node { role content version versions { version } } } }
   }
 }
@@ -150,6 +151,7 @@ async def test_replay_and_the_messages_list_show_the_latest_version_and_versions
     ]
     assert [e["node"]["role"] for e in listed["messages"]["edges"]] == ["USER", "ASSISTANT"]
     assert listed["messages"]["edges"][1]["node"]["versions"] == [{"version": 1}, {"version": 2}]
+    assert listed["unreadCount"] == 1  # the new version; the superseded one counts as read
 
 
 @pytest.fixture(scope="module")
