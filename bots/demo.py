@@ -282,6 +282,8 @@ def _bot_upsert(owner, spec: dict) -> Bot:
             "is_active": True,
             # Listed on / and /chat/, so `make run` shows them.
             "is_public": True,
+            # The reference clients show suggestion chips: the demo bots make them.
+            "suggestions_enabled": True,
         },
     )
     bot.full_clean()

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -11,6 +11,9 @@ def validate_max_tokens(value: int) -> None:
         raise ValidationError(
             f"Ensure this value is less than or equal to {cap}.", code="max_value"
         )
+
+
+SUGGESTIONS_MAX_COUNT = 5
 
 
 class BotType(models.TextChoices):
@@ -55,6 +58,21 @@ class Bot(models.Model):
             "public still chats with visitors who know its ID (e.g. a widget on the "
             "owner's site)."
         ),
+    )
+    suggestions_enabled = models.BooleanField(
+        default=False,
+        help_text="After each completed reply, suggest follow-up questions to the visitor.",
+    )
+    suggestions_count = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(SUGGESTIONS_MAX_COUNT)],
+        help_text=f"How many follow-up questions to suggest, 1 to {SUGGESTIONS_MAX_COUNT}.",
+    )
+    suggestions_prompt = models.TextField(
+        blank=True,
+        max_length=2000,
+        validators=[MaxLengthValidator(2000)],  # a TextField's max_length is not checked
+        help_text="Instructions for writing the suggestions; empty: the built-in default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,7 +13,16 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     can_delete = False
-    fields = ("created_at", "role", "status", "content", "error_code", "is_read")
+    fields = (
+        "created_at",
+        "role",
+        "status",
+        "version",
+        "content",
+        "suggestions",
+        "error_code",
+        "is_read",
+    )
     readonly_fields = fields
     ordering = ("created_at", "id")
 
@@ -69,7 +78,15 @@ class ConversationAdmin(OwnedAdmin):
 @admin.register(Message)
 class MessageAdmin(OwnedAdmin):
     owner_path = "conversation__bot__owner"
-    list_display = ("id", "conversation", "role", "status", "short_content", "created_at")
+    list_display = (
+        "id",
+        "conversation",
+        "role",
+        "status",
+        "version",
+        "short_content",
+        "created_at",
+    )
     list_filter = ("role", "status", ("conversation__bot", OWN_BOTS), "created_at")
     search_fields = ("content", "error")
     readonly_fields = [f.name for f in Message._meta.fields]

@@ -9,7 +9,7 @@ subscriber shows, so the schema maps them to GraphQL types with no database read
 import json
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     FAILED = "failed"
     CONVERSATION_UPDATED = "conversation"
     DELETED = "deleted"
+    SUGGESTIONS = "suggestions"
     TURN_DONE = "turn_done"  # internal: the chat subscription's end of turn
 
 
@@ -49,6 +50,10 @@ class MessageSnapshot:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     is_read: bool = False
+    suggestions: list[str] = field(default_factory=list)
+    version: int = 1
+    replaces_id: int | None = None
+    original_id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -122,6 +127,16 @@ class ConversationDeleted:
 
 
 @dataclass(frozen=True)
+class SuggestionsReady:
+    """Follow-up questions for a completed reply (stored on it: replay finds them)."""
+
+    kind: ClassVar[EventKind] = EventKind.SUGGESTIONS
+    conversation_id: int
+    message_id: int
+    suggestions: list[str]
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Internal: the turn started by `user_message_id` produced all its messages."""
 
@@ -137,6 +152,7 @@ Event = (
     | MessageFailed
     | ConversationUpdated
     | ConversationDeleted
+    | SuggestionsReady
     | TurnDone
 )
 _CLASSES = {
@@ -148,6 +164,7 @@ _CLASSES = {
         MessageFailed,
         ConversationUpdated,
         ConversationDeleted,
+        SuggestionsReady,
         TurnDone,
     )
 }
@@ -211,6 +228,10 @@ def finished(message: Message | MessageSnapshot) -> MessageCompleted | MessageFa
     """Completed (complete/stopped) or failed (failed/interrupted), by the message status."""
     cls = MessageFailed if message.status in _FAILED_STATUSES else MessageCompleted
     return cls(message.conversation_id, _snapshot(message))
+
+
+def suggested(message: Message) -> SuggestionsReady:
+    return SuggestionsReady(message.conversation_id, message.pk, list(message.suggestions))
 
 
 def _snapshot(message: Message | MessageSnapshot) -> MessageSnapshot:

@@ -79,6 +79,18 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     is_read = models.BooleanField(default=False)
     stop_requested = models.BooleanField(default=False, editable=False)
+    suggestions = models.JSONField(
+        default=list, blank=True, help_text="Follow-up questions suggested after this reply."
+    )
+    # Regenerated replies: each version replaces the one before it; `original` is the
+    # first version (null on it), so one query finds every version of an answer.
+    version = models.PositiveIntegerField(default=1)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replaced_by"
+    )
+    original = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

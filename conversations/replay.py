@@ -62,6 +62,7 @@ class StreamState:
         self.conversation_id = conversation_id
         self.reply_channel = reply_channel
         self.known: dict[int, _Known] = {}
+        self.suggested: set[int] = set()
 
     def unfinished(self) -> list[int]:
         return [pk for pk, known in self.known.items() if not known.terminal]
@@ -76,6 +77,15 @@ class StreamState:
             return await self._delta(event)
         if isinstance(event, events.MessageCompleted | events.MessageFailed):
             return await self._finished(event)
+        if isinstance(event, events.SuggestionsReady):
+            return self._suggestions(event)
+        return [event]
+
+    def _suggestions(self, event: events.SuggestionsReady) -> list[Event]:
+        # Stored before published: a replay may have sent them already.
+        if event.message_id in self.suggested:
+            return []
+        self.suggested.add(event.message_id)
         return [event]
 
     def _created(self, event: events.MessageCreated) -> list[Event]:
@@ -160,14 +170,18 @@ def event_as_created(event: Finished) -> events.MessageCreated:
 async def replay(
     state: StreamState, resume: tuple[int, int] | None, since_id: int | None = None
 ) -> list[Event]:
-    """Persisted state the client lacks: messages after the resume point, in order.
+    """Persisted state the client lacks: messages after the resume point, in order, each
+    followed by its suggestions if it has some. Only the latest version of a regenerated
+    reply is replayed.
 
     A conversation deleted since the caller looked it up replays as its `deleted` event.
     """
     if not await Conversation.objects.filter(pk=state.conversation_id).aexists():
         return [events.ConversationDeleted(state.conversation_id)]
     out: list[Event] = []
-    queryset = Message.objects.filter(conversation_id=state.conversation_id).order_by("id")
+    queryset = Message.objects.filter(
+        conversation_id=state.conversation_id, replaced_by__isnull=True
+    ).order_by("id")
     if since_id is not None:
         queryset = queryset.filter(pk__gte=since_id)
     if resume is not None:
@@ -187,6 +201,8 @@ async def replay(
             out += await state._finished(events.finished(message))
         else:
             await state._request_sync(message.pk, state.known[message.pk])
+        if message.suggestions:
+            out += state._suggestions(events.suggested(message))
     return out
 
 
@@ -244,8 +260,10 @@ async def conversation_events(
 
 class TurnProgress:
     """When the events of one turn are all out: its `TurnDone` has come (the turn
-    produced every message it will) and each reply it created unfinished has finished.
-    A reply's terminal event may come before or after the `TurnDone`."""
+    produced every message it will, and its suggestions if the bot makes some: the turn
+    publishes `TurnDone` once their call is over, bounded by SUGGESTIONS_TIMEOUT) and
+    each reply it created unfinished has finished. A reply's terminal event may come
+    before or after the `TurnDone`."""
 
     def __init__(self, user_message_id: int | None = None) -> None:
         self.user_message_id = user_message_id

@@ -38,10 +38,11 @@ def message_list(
 
 
 def history_for(conversation: Conversation, *, before_id: int) -> list[Message]:
-    """Messages sent to the LLM as context: finished ones before `before_id`, oldest first."""
+    """Messages sent to the LLM as context: finished ones before `before_id`, oldest first;
+    of a regenerated reply only its latest version."""
     usable = (MessageStatus.COMPLETE, MessageStatus.STOPPED)
     return list(
-        conversation.messages.filter(pk__lt=before_id, status__in=usable)
+        conversation.messages.filter(pk__lt=before_id, status__in=usable, replaced_by__isnull=True)
         .exclude(content="")
         .order_by("created_at", "id")
     )

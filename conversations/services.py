@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from bots.models import Bot, Scenario
+from bots.models import Bot, Scenario, StepType
 from bots.selectors import bot_list
 from conversations import events, transitions, turns
 from conversations.models import (
@@ -17,6 +17,7 @@ from conversations.models import (
     Conversation,
     Message,
     MessageRole,
+    MessageStatus,
 )
 from core.exceptions import NotFound
 from core.tokens import token_digest
@@ -129,6 +130,81 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     reply = transitions.reply_slot(conversation=conversation)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return user_message, reply
+
+
+async def reply_regenerate_accept(
+    *,
+    conversation: Conversation,
+    message: Message,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> Message:
+    """Generate the conversation's last reply again, as a new version of it: persist the
+    pending version, publish it (its `replaces_id` tells clients which message it
+    supersedes) and start its generation in the background; returns at once.
+
+    `admit` is the caller's policy, run after the busy check as in `message_accept`.
+    """
+    if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
+        raise _busy()
+    if admit is not None:
+        await admit()
+    user_message_id, reply = await sync_to_async(reply_regenerate)(
+        conversation=conversation, message_id=message.pk
+    )
+    await transitions.publish_created(reply)
+    turns.start_turn(conversation.pk, user_message_id, reply.pk, regenerate=True)
+    return reply
+
+
+def _not_regenerable(message: str) -> ValidationError:
+    return ValidationError({"message_id": ValidationError(message, code="invalid")})
+
+
+@transaction.atomic
+def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[int, Message]:
+    """Persist a pending new version of reply `message_id`; returns the id of the visitor
+    message it answers, and the version. Only the conversation's last message, a bot
+    reply from free chat or an `llm` step, may be regenerated: a scripted step's text
+    would come out the same. Earlier versions are kept."""
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
+        raise _busy()
+    message = conversation.messages.select_related("step").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    if message.role != MessageRole.ASSISTANT:
+        raise _not_regenerable("Only the bot's replies can be regenerated.")
+    if conversation.messages.filter(pk__gt=message.pk).exists():
+        raise _not_regenerable("Only the conversation's last reply can be regenerated.")
+    if message.step is not None and message.step.step_type != StepType.LLM:
+        raise _not_regenerable("A scripted step's reply is fixed text: it cannot be regenerated.")
+    if message.version >= settings.REGENERATE_MAX_VERSIONS:
+        raise _not_regenerable(
+            f"This reply has {settings.REGENERATE_MAX_VERSIONS} versions already."
+        )
+    user_message_id = (
+        conversation.messages.filter(pk__lt=message.pk, role=MessageRole.USER)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if user_message_id is None:
+        raise _not_regenerable("This reply answers no visitor message.")
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.PENDING,
+        step_id=message.step_id,
+        version=message.version + 1,
+        replaces=message,
+        original_id=message.original_id or message.pk,
+    )
+    # Superseded: listed nowhere as unread (Conversation.unreadCount counts every row).
+    Message.objects.filter(pk=message.pk).update(is_read=True)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return user_message_id, reply
 
 
 def messages_mark_read(

@@ -13,6 +13,7 @@ conversations.sweeper) marks it interrupted.
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,10 +25,16 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
-from bots.models import Step
+from bots.models import Step, StepType
 from bots.templating import RenderBudgetExceeded
-from conversations import events, transitions
-from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
+from conversations import events, suggestions, transitions
+from conversations.engine.runner import (
+    Output,
+    ScenarioRun,
+    StepLimitExceeded,
+    run_scenario_turn,
+    state_of,
+)
 from conversations.generation import build_request, stream_reply
 from conversations.llm import LLMError, LLMRequest
 from conversations.models import Conversation, Message, MessageStatus
@@ -47,14 +54,19 @@ _generating: dict[int, asyncio.Task] = {}
 _stopping: set[int] = set()
 
 
-def start_turn(conversation_id: int, user_message_id: int, reply_id: int) -> asyncio.Task:
+def start_turn(
+    conversation_id: int, user_message_id: int, reply_id: int, *, regenerate: bool = False
+) -> asyncio.Task:
     """Run the turn in the background; the task is kept so it can be stopped locally.
+
+    `regenerate`: the reply slot is a new version of the turn's last reply, generated
+    again for the same visitor message (no scenario step runs again).
 
     It runs in a fresh context: the request's context carries asgiref's per-request
     thread executor, which is gone once the response is sent.
     """
     task = asyncio.get_running_loop().create_task(
-        run_turn(user_message_id, reply_id), context=contextvars.Context()
+        run_turn(user_message_id, reply_id, regenerate=regenerate), context=contextvars.Context()
     )
     _turns[task] = conversation_id
     task.add_done_callback(lambda done: _turns.pop(done, None))
@@ -150,6 +162,8 @@ class TurnOutputs:
         # While a ReplyWriter is open its persists are the reply's heartbeat (at least
         # every GENERATION_HEARTBEAT): the turn's own heartbeat pauses meanwhile.
         self.writing = False
+        # The turn's last finished output and its step (what suggestions follow).
+        self.last: tuple[Message, Step | None] | None = None
 
     async def _next_message(self, step: Step | None) -> Message:
         step_id = step.pk if step else None
@@ -174,12 +188,14 @@ class TurnOutputs:
             async with ReplyWriter(message, bot_id=self.conversation.bot_id) as writer:
                 if output.prompt is None and output.text is not None:
                     await writer.write(output.text)
-                    await writer.finish(MessageStatus.COMPLETE)
+                    self.last = (await writer.finish(MessageStatus.COMPLETE), output.step)
                     return output.text
                 history = await sync_to_async(history_for)(self.conversation, before_id=message.pk)
+                request = build_request(self.conversation, history, output.prompt)
                 finished = await generate_into(
-                    writer, build_request(self.conversation, history, output.prompt)
+                    writer, dataclasses.replace(request, variant=message.version - 1)
                 )
+                self.last = (finished, output.step)
         finally:
             self.writing = False
         if finished.status == MessageStatus.STOPPED:
@@ -209,7 +225,23 @@ async def _save_state(conversation: Conversation, state) -> None:
     await events.publish(conversation.pk, updated)
 
 
-async def _run(conversation: Conversation, outputs: TurnOutputs, text: str) -> None:
+async def _regenerated(conversation: Conversation, reply: Message) -> Output:
+    """The output a regenerated reply streams: an `llm` step's prompt rendered again with
+    the conversation's variables, else a free chat reply (scripted text is refused by
+    `services.reply_regenerate`)."""
+    step = await Step.objects.filter(pk=reply.step_id).afirst() if reply.step_id else None
+    if step is None or step.step_type != StepType.LLM:
+        return Output(step=None, text=None, prompt=None)
+    run = ScenarioRun([], state_of(conversation), emit=None)
+    return Output(step=step, text=None, prompt=await run.render(step.content["prompt"]))
+
+
+async def _run(
+    conversation: Conversation, outputs: TurnOutputs, text: str, *, regenerate: bool = False
+) -> None:
+    if regenerate:
+        await outputs.emit(await _regenerated(conversation, outputs.reply))
+        return
     handled = False
     if conversation.scenario_id:
         steps = [s async for s in Step.objects.filter(scenario_id=conversation.scenario_id)]
@@ -222,7 +254,7 @@ async def _run(conversation: Conversation, outputs: TurnOutputs, text: str) -> N
         await outputs.free_reply()
 
 
-async def run_turn(user_message_id: int, reply_id: int) -> None:
+async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = False) -> None:
     reply = (
         await Message.objects.select_related("conversation__bot", "conversation__current_step")
         .filter(pk=reply_id)
@@ -235,7 +267,7 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
     outputs = TurnOutputs(conversation, reply)
     heartbeat = asyncio.create_task(_keep_alive(conversation.pk, user_message_id, outputs))
     try:
-        await _run(conversation, outputs, user_message.content)
+        await _run(conversation, outputs, user_message.content, regenerate=regenerate)
     except (TurnStopped, StopRequested):
         pass
     except (StepLimitExceeded, RenderBudgetExceeded) as exc:
@@ -251,7 +283,27 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
     finally:
         heartbeat.cancel()
     await _finish_leftovers(conversation.pk, user_message_id)
+    await _suggest(conversation, outputs)
     await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
+
+
+async def _suggest(conversation: Conversation, outputs: TurnOutputs) -> None:
+    """Suggestions for the turn's last reply, if the bot makes them, it completed, and it
+    does not ask a scenario question (the visitor's answer is expected). Its terminal
+    event is out already: this only delays the internal `TurnDone`, within the bound of
+    `suggestions.suggest_for`, and can fail nothing."""
+    bot = conversation.bot
+    if not bot.suggestions_enabled or outputs.last is None:
+        return
+    reply, step = outputs.last
+    if reply.status != MessageStatus.COMPLETE or not reply.content.strip():
+        return
+    if step is not None and step.step_type == StepType.QUESTION:
+        return
+    try:
+        await suggestions.suggest_for(bot, reply)
+    except Exception:
+        logger.exception("suggestions failed for message %s", reply.pk)
 
 
 async def _keep_alive(conversation_id: int, user_message_id: int, outputs: TurnOutputs) -> None:

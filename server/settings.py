@@ -279,6 +279,16 @@ GENERATION_FINISH_RETRY_SECONDS = env.float("GENERATION_FINISH_RETRY_SECONDS", d
 # History sent to the LLM is trimmed to about this many tokens (oldest first; the system
 # prompt and the visitor's last message are always kept).
 HISTORY_MAX_TOKENS = env.int("HISTORY_MAX_TOKENS", default=3000)
+# Suggested follow-up questions (bots with suggestions on): the whole call, waiting for
+# one of the process's SUGGESTIONS_CONCURRENCY slots included, is cut off after
+# SUGGESTIONS_TIMEOUT seconds (then: no suggestions); the `chat` subscription waits for
+# them at most that long after the turn's last reply.
+SUGGESTIONS_TIMEOUT = env.float("SUGGESTIONS_TIMEOUT", default=10.0)
+SUGGESTIONS_MAX_TOKENS = env.int("SUGGESTIONS_MAX_TOKENS", default=200)
+SUGGESTIONS_CONCURRENCY = env.int("SUGGESTIONS_CONCURRENCY", default=8)
+SUGGESTIONS_MAX_LENGTH = env.int("SUGGESTIONS_MAX_LENGTH", default=120)
+# A reply may be regenerated until it has this many versions.
+REGENERATE_MAX_VERSIONS = env.int("REGENERATE_MAX_VERSIONS", default=10)
 # Caps on what owners and the engine may store.
 BOT_MAX_TOKENS_CAP = env.int("BOT_MAX_TOKENS_CAP", default=8192)
 SCENARIO_MAX_STEPS = env.int("SCENARIO_MAX_STEPS", default=100)

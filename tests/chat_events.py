@@ -10,11 +10,12 @@ from __future__ import annotations
 
 EVENT_FIELDS = """
   __typename
-  ... on MessageCreated { message { id role content status errorCode error } }
+  ... on MessageCreated { message { id role content status errorCode error version replacesId } }
   ... on MessageDelta { messageId offset text }
   ... on MessageCompleted { message { id role content status errorCode error } }
   ... on MessageFailed { message { id role content status errorCode error } code error }
   ... on ConversationDeleted { conversationId }
+  ... on SuggestionsReady { messageId suggestions }
 """
 
 CHAT = f"""
@@ -31,16 +32,28 @@ subscription Events($id: ID!, $resume: ResumeFromInput) {{
 def apply_event(messages: dict[str, dict], event: dict) -> None:
     """Apply one event to `messages` the way a chat client does, asserting the streaming
     contract: no duplicate MessageCreated, each delta starts where the text held ends (no
-    gap, no overlap), and the final message equals the text rebuilt from the deltas."""
+    gap, no overlap), and the final message equals the text rebuilt from the deltas. A
+    new version of a reply (`replacesId`) takes the place of the one it supersedes;
+    suggestions are kept on their message."""
     kind = event["__typename"]
     if kind == "MessageCreated":
         message = event["message"]
         assert message["id"] not in messages, f"duplicate MessageCreated {message['id']}"
-        messages[message["id"]] = {
+        created = {
             "content": message["content"],
             "status": message["status"],
             "role": message["role"],
         }
+        replaced = message.get("replacesId")
+        if replaced in messages:
+            swapped = {(message["id"] if k == replaced else k): v for k, v in messages.items()}
+            swapped[message["id"]] = created
+            messages.clear()
+            messages.update(swapped)
+        else:
+            messages[message["id"]] = created
+    elif kind == "SuggestionsReady":
+        messages[event["messageId"]]["suggestions"] = event["suggestions"]
     elif kind == "MessageDelta":
         current = messages[event["messageId"]]
         assert event["offset"] == len(current["content"]), ("gap or overlap", event, current)

@@ -70,6 +70,15 @@ def session_client(user) -> GraphQLClient:
     return GraphQLClient(client, headers={"X-CSRFToken": client.cookies["csrftoken"].value})
 
 
+def use_fake_openai(settings, fake) -> None:
+    """Replies come from `fake` (a tests.fake_openai server) through the real SDK."""
+    settings.LLM_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = fake.base_url
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.OPENAI_TIMEOUT = 10
+
+
 @pytest.fixture
 def owner_gql(owner) -> GraphQLClient:
     return bearer_client(owner)

@@ -16,6 +16,10 @@ model name `fake-<mode>` (which wins, so concurrent requests can mix them):
     close-<n>       after n tokens end the body and close, without finish or [DONE]
     reset-<n>       after n tokens drop the connection mid-body
 
+Per request, chosen from its body (e.g. only the suggestion calls of a chat): set
+`fake.mode_for = lambda body: "fail-500" or None` (a failure mode, else the usual rules)
+and `fake.delay_for = lambda body: seconds` (a wait before the response starts).
+
 `queue_raw(parts)` answers the next streamed request with `parts` verbatim as its SSE
 body, each part one write (then the end of the response): malformed or unusual
 streams, byte for byte, split where a test wants.
@@ -92,6 +96,8 @@ class FakeOpenAI:
         self.token_interval = token_interval
         self.mode = mode
         self.stall_seconds = stall_seconds
+        self.mode_for: Callable[[dict[str, Any]], str | None] | None = None
+        self.delay_for: Callable[[dict[str, Any]], float] | None = None
         self.port = 0
         self.sent_tokens = 0
         self._replies: collections.deque[Reply] = collections.deque()
@@ -229,7 +235,10 @@ class FakeOpenAI:
         with self._lock:
             self._requests.append(body)
         model = str(body.get("model", ""))
-        mode = Mode.parse(model) or Mode.parse(self.mode)
+        if self.delay_for is not None and (delay := self.delay_for(body)) > 0:
+            await asyncio.sleep(delay)
+        chosen = self.mode_for(body) if self.mode_for is not None else None
+        mode = Mode.parse(chosen) or Mode.parse(model) or Mode.parse(self.mode)
         if mode is not None and mode.kind == "fail":
             key = request.headers.get("authorization", "").removeprefix("Bearer ")
             await _send_json(writer, mode.arg, _status_error(mode.arg, model, key))

@@ -28,6 +28,13 @@ class LLMRequest:
     max_tokens: int | None = None
     # Free text about the bot (name, description) that the offline engine uses as context.
     hint: str = ""
+    # What the answer is for: "reply" (to the visitor) or "suggestions" (follow-up
+    # questions, a JSON list). Remote models read the instructions in `messages`; the
+    # offline engine, which cannot, answers by this.
+    task: str = "reply"
+    # Which answer among equally good ones: a regenerated reply asks for the next one.
+    # Remote models sample anew anyway; the deterministic offline engine picks by it.
+    variant: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ tests and benchmarks a provider with exact, repeatable output.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import zlib
 from collections.abc import AsyncIterator
@@ -73,6 +74,36 @@ OFFERS = {
     "sales": "our plans and pricing, and choosing the right option",
     "generic": "your questions",
 }
+SUGGESTIONS = {
+    "support": (
+        "What details do you need about my {topic}?",
+        "Can you walk me through the fix step by step?",
+        "How long does this usually take to solve?",
+        "Can I talk to a person about this?",
+        "How do I avoid this problem next time?",
+    ),
+    "education": (
+        "Can you give me an example about {topic}?",
+        "What should I learn before this?",
+        "Can you give me a short exercise?",
+        "What are the most common mistakes?",
+        "Where can I read more?",
+    ),
+    "sales": (
+        "Is there a free trial?",
+        "Which plan fits a small team?",
+        "Can I get a discount for a yearly plan?",
+        "Can I book a demo?",
+        "What is included in the {topic}?",
+    ),
+    "generic": (
+        "Can you tell me more about {topic}?",
+        "What would you suggest I try first?",
+        "What are the alternatives?",
+        "Can you summarize that?",
+        "What should I ask next?",
+    ),
+}
 GREETING = "Hello! I'm here to help with {offer}. What would you like to talk about?"
 THANKS_ANSWER = "You're welcome! I'm glad I could help. If anything else comes up, just ask."
 
@@ -96,8 +127,17 @@ def compose_reply(request: LLMRequest) -> str:
             return GREETING.format(offer=offer)
     variants = ANSWERS[domain]
     # crc32, unlike hash(), is stable across processes, so replies are reproducible.
-    answer = variants[zlib.crc32(user_text.encode()) % len(variants)]
+    answer = variants[(zlib.crc32(user_text.encode()) + request.variant) % len(variants)]
     return answer.format(topic=_topic(words))
+
+
+def compose_suggestions(request: LLMRequest) -> str:
+    """Follow-up questions for a `task="suggestions"` request, as a JSON list: five for
+    the domain of the visitor's words (the caller keeps as many as the bot wants)."""
+    words = _words(_last_question(request))
+    domain = _domain(words, _words(request.hint))
+    topic = _topic(words)
+    return json.dumps([text.format(topic=topic) for text in SUGGESTIONS[domain]])
 
 
 def split_tokens(text: str) -> list[str]:
@@ -116,7 +156,8 @@ class OfflineProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         """Stream the answer one word per chunk, then usage; `max_tokens` caps the chunks."""
-        tokens = split_tokens(compose_reply(request))
+        compose = compose_suggestions if request.task == "suggestions" else compose_reply
+        tokens = split_tokens(compose(request))
         if request.max_tokens is not None:
             tokens = tokens[: max(request.max_tokens, 0)]
         for index, token in enumerate(tokens):
@@ -125,6 +166,18 @@ class OfflineProvider:
             yield Chunk(text=token)
         prompt_words = sum(len(m.content.split()) for m in request.messages)
         yield Chunk(usage=Usage(prompt_tokens=prompt_words, completion_tokens=len(tokens)))
+
+
+def _last_question(request: LLMRequest) -> str:
+    """The visitor's last message in the request's `<conversation>` data (JSON turns)."""
+    text = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    _, _, data = text.partition("<conversation>")
+    data, _, _ = data.partition("</conversation>")
+    try:
+        turns = json.loads(data)
+        return next(t["content"] for t in reversed(turns) if t.get("role") == "user")
+    except (ValueError, TypeError, KeyError, AttributeError, StopIteration):
+        return text
 
 
 def _words(text: str) -> list[str]:

@@ -18,6 +18,9 @@ class BotInput:
     system_prompt: auto
     is_active: auto
     is_public: auto
+    suggestions_enabled: auto
+    suggestions_count: auto
+    suggestions_prompt: auto
 
 
 @strawberry_django.partial(models.Bot)

@@ -98,6 +98,11 @@ class Bot(ScopedNode):
     system_prompt: auto
     is_active: auto
     is_public: auto
+    suggestions_enabled: auto
+    suggestions_count: auto
+    suggestions_prompt: auto = strawberry_django.field(
+        description="Instructions for the suggestions; empty: the built-in default."
+    )
     owner: User
     created_at: datetime
     updated_at: datetime

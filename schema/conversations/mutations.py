@@ -1,9 +1,10 @@
-"""Chat mutations: start, send, stop, mark read, delete."""
+"""Chat mutations: start, send, regenerate, stop, mark read, delete."""
 
 import strawberry
 import strawberry_django
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from strawberry import relay
 
 from conversations import services
 from conversations.turns import end_conversation, stop_generation
@@ -14,14 +15,16 @@ from schema.conversations.access import conversation_for, message_for
 from schema.conversations.inputs import (
     DeleteConversationInput,
     MarkMessagesReadInput,
+    RegenerateReplyInput,
     SendMessageInput,
     StartConversationInput,
     StopGenerationInput,
 )
-from schema.conversations.policy import message_accept
+from schema.conversations.policy import message_accept, reply_regenerate
 from schema.conversations.types import (
     Conversation,
     Message,
+    RegenerateReplyPayload,
     SendMessagePayload,
     StartConversationPayload,
 )
@@ -63,6 +66,21 @@ class ConversationMutation:
             conversation = await conversation_for(info, input.conversation_id)
             user_message, reply = await message_accept(info, conversation, input.text)
         return SendMessagePayload(user_message=user_message, reply=reply)
+
+    @strawberry.mutation(
+        description="Generate the conversation's last reply again, as a new version "
+        "(earlier ones are kept); returns at once while it is generated."
+    )
+    async def regenerate_reply(
+        self, info: Info, input: RegenerateReplyInput
+    ) -> RegenerateReplyPayload:
+        with graphql_errors():
+            message = await message_for(info, input.message_id)
+            conversation = await conversation_for(
+                info, relay.GlobalID("Conversation", str(message.conversation_id))
+            )
+            reply = await reply_regenerate(info, conversation, message)
+        return RegenerateReplyPayload(reply=reply)
 
     @strawberry_django.mutation(handle_django_errors=True)
     async def stop_generation(self, info: Info, input: StopGenerationInput) -> Message:

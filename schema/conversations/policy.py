@@ -1,4 +1,7 @@
-"""API policy for visitor messages: the rate limits, shared by sendMessage and chat."""
+"""API policy for visitor messages: the rate limits, shared by sendMessage, chat and
+regenerateReply."""
+
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
@@ -8,11 +11,7 @@ from core.ratelimit import client_ip, hit
 from schema.context import Info
 
 
-async def message_accept(
-    info: Info, conversation: Conversation, text: str
-) -> tuple[Message, Message]:
-    """Accept a message through the domain service, counted against the rate limits."""
-
+def _admission(info: Info, conversation: Conversation) -> Callable[[], Awaitable[None]]:
     async def admit() -> None:
         await hit(
             settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
@@ -23,4 +22,20 @@ async def message_accept(
         ip = client_ip(info.context.request)
         await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
 
+    return admit
+
+
+async def message_accept(
+    info: Info, conversation: Conversation, text: str
+) -> tuple[Message, Message]:
+    """Accept a message through the domain service, counted against the rate limits."""
+    admit = _admission(info, conversation)
     return await services.message_accept(conversation=conversation, text=text, admit=admit)
+
+
+async def reply_regenerate(info: Info, conversation: Conversation, message: Message) -> Message:
+    """Regenerate a reply, counted as a message (it costs a generation like one)."""
+    admit = _admission(info, conversation)
+    return await services.reply_regenerate_accept(
+        conversation=conversation, message=message, admit=admit
+    )

@@ -22,6 +22,7 @@ from schema.conversations.types import (
     MessageCreated,
     MessageDelta,
     MessageFailed,
+    SuggestionsReady,
 )
 from schema.errors import graphql_errors, to_graphql_error
 
@@ -60,6 +61,9 @@ def to_graphql(event: events.Event, conversation: models.Conversation):
     if isinstance(event, events.ConversationDeleted):
         conversation_id = relay.GlobalID("Conversation", str(event.conversation_id))
         return ConversationDeleted(conversation_id=conversation_id)
+    if isinstance(event, events.SuggestionsReady):
+        message_id = relay.GlobalID("Message", str(event.message_id))
+        return SuggestionsReady(message_id=message_id, suggestions=list(event.suggestions))
     return None
 
 

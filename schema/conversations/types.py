@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -57,10 +58,33 @@ class Message(ScopedNode):
     completion_tokens: auto
     created_at: datetime
     updated_at: datetime
+    suggestions: list[str] = strawberry_django.field(
+        description="Suggested follow-up questions, set after the reply completed "
+        "(SuggestionsReady); [] if none."
+    )
+    version: int = strawberry_django.field(
+        description="1 for the first answer, 2.. for regenerated versions."
+    )
 
     @strawberry_django.field(only=["conversation_id"])
     def conversation_id(self, root: models.Message) -> relay.GlobalID:
         return relay.GlobalID("Conversation", str(root.conversation_id))
+
+    @strawberry_django.field(
+        only=["replaces_id"], description="The message this version supersedes (null on v1)."
+    )
+    def replaces_id(self, root: models.Message) -> relay.GlobalID | None:
+        if root.replaces_id is None:
+            return None
+        return relay.GlobalID("Message", str(root.replaces_id))
+
+    @strawberry_django.field(
+        only=["original_id"], description="Every version of this answer, oldest first."
+    )
+    async def versions(self, root: models.Message) -> list["Message"]:
+        first = root.original_id or root.pk
+        found = models.Message.objects.filter(Q(pk=first) | Q(original_id=first))
+        return [m async for m in found.order_by("version", "id")]
 
     @classmethod
     def resolve_id(cls, root, *, info) -> str:
@@ -98,9 +122,14 @@ class Conversation(ScopedNode):
     created_at: datetime
     updated_at: datetime
     bot: BotProfile
-    messages: DjangoListConnection[Message] = strawberry_django.connection(
-        description="Messages, oldest first; `filters: {isRead: false}` gives the unread ones."
+
+    @strawberry_django.connection(
+        DjangoListConnection[Message],
+        description="Messages, oldest first, regenerated replies in their latest version "
+        "(earlier ones: Message.versions); `filters: {isRead: false}` gives the unread ones.",
     )
+    def messages(self, root: models.Conversation) -> Iterable[models.Message]:
+        return root.messages.filter(replaced_by__isnull=True)
 
     @strawberry_django.field(
         annotate={"_unread_count": Count("messages", filter=Q(messages__is_read=False))}
@@ -150,6 +179,16 @@ class SendMessagePayload:
 
 
 @strawberry.type
+class RegenerateReplyPayload:
+    reply: Message = strawberry.field(
+        description="The new version (PENDING now; streamed like any reply)."
+    )
+
+
+@strawberry.type(
+    description="A new version of a reply announces itself with message.replacesId: swap "
+    "the superseded message for it in place."
+)
 class MessageCreated:
     message: Message
 
@@ -185,12 +224,19 @@ class ConversationDeleted:
     conversation_id: relay.GlobalID
 
 
+@strawberry.type(description="Suggested follow-up questions for a completed reply.")
+class SuggestionsReady:
+    message_id: relay.GlobalID
+    suggestions: list[str]
+
+
 ConversationEvent = Annotated[
     MessageCreated
     | MessageDelta
     | MessageCompleted
     | MessageFailed
     | ConversationUpdated
-    | ConversationDeleted,
+    | ConversationDeleted
+    | SuggestionsReady,
     strawberry.union("ConversationEvent"),
 ]

@@ -28,6 +28,7 @@ from conversations import events, turns
 from conversations.models import Message
 from tests.asgi_client import SEND, gql_data, start_conversation, ws_client
 from tests.chat_events import CONVERSATION_EVENTS, apply_event
+from tests.conftest import use_fake_openai
 from tests.factories import BotFactory
 from tests.fake_openai import FakeOpenAI
 
@@ -55,11 +56,7 @@ def fake():
 
 @pytest.fixture
 async def runtime(settings, fake):
-    settings.LLM_PROVIDER = "openai"
-    settings.OPENAI_API_KEY = "sk-test"
-    settings.OPENAI_BASE_URL = fake.base_url
-    settings.OPENAI_MAX_RETRIES = 0
-    settings.OPENAI_TIMEOUT = 10
+    use_fake_openai(settings, fake)
     settings.RATE_LIMITS_ENABLED = False  # 70 conversations from one address in a minute
     # Small windows: more deltas per reply, so more distinct disconnect points, and
     # persisted content that lags the stream (resume offsets ahead of the database).

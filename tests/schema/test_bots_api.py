@@ -11,6 +11,7 @@ from tests.factories import BotFactory, ScenarioFactory, StepFactory
 
 BOT_FIELDS = (
     "id name description botType model temperature maxTokens systemPrompt isActive isPublic"
+    " suggestionsEnabled suggestionsCount suggestionsPrompt"
 )
 MESSAGES = "... on OperationInfo { messages { field message code kind } }"
 
@@ -385,6 +386,9 @@ def test_create_bot_with_every_field(owner_gql):
         "systemPrompt": "You are a patient tutor.",
         "isActive": False,
         "isPublic": True,
+        "suggestionsEnabled": True,
+        "suggestionsCount": 5,
+        "suggestionsPrompt": "Suggest maths questions.",
     }
     result = owner_gql.execute(CREATE_BOT, {"input": bot_input})["createBot"]
     assert result["__typename"] == "Bot"
@@ -400,6 +404,8 @@ def test_create_bot_fills_defaults(owner_gql):
     assert result["maxTokens"] == 1024
     assert result["isActive"] is True
     assert result["isPublic"] is False  # listed on the public pages only when asked
+    assert result["suggestionsEnabled"] is False  # an extra LLM call: only when asked
+    assert (result["suggestionsCount"], result["suggestionsPrompt"]) == (3, "")
 
 
 @pytest.mark.parametrize(
@@ -420,6 +426,24 @@ def test_create_bot_fills_defaults(owner_gql):
         (
             {"maxTokens": -3},
             error("maxTokens", "Ensure this value is greater than or equal to 1.", "min_value"),
+        ),
+        (
+            {"suggestionsCount": 0},
+            error(
+                "suggestionsCount", "Ensure this value is greater than or equal to 1.", "min_value"
+            ),
+        ),
+        (
+            {"suggestionsCount": 6},
+            error("suggestionsCount", "Ensure this value is less than or equal to 5.", "max_value"),
+        ),
+        (
+            {"suggestionsPrompt": "x" * 2001},
+            error(
+                "suggestionsPrompt",
+                "Ensure this value has at most 2000 characters (it has 2001).",
+                "max_length",
+            ),
         ),
         ({"name": ""}, error("name", "This field cannot be blank.", "blank")),
         (
@@ -445,6 +469,18 @@ def test_update_bot_changes_only_given_fields(owner_gql, bot):
     assert result["name"] == "Support bot"
     bot.refresh_from_db()
     assert (bot.temperature, bot.is_active, bot.name) == (1.2, False, "Support bot")
+
+
+def test_update_bot_turns_suggestions_on_and_rejects_a_count_out_of_range(owner_gql, bot):
+    on = {"id": gid(bot), "suggestionsEnabled": True, "suggestionsCount": 2}
+    result = owner_gql.execute(UPDATE_BOT, {"input": on})["updateBot"]
+    assert (result["suggestionsEnabled"], result["suggestionsCount"]) == (True, 2)
+    before = db_state()
+    result = owner_gql.execute(UPDATE_BOT, {"input": {"id": gid(bot), "suggestionsCount": 9}})
+    assert operation_info(result["updateBot"]) == [
+        error("suggestionsCount", "Ensure this value is less than or equal to 5.", "max_value")
+    ]
+    assert db_state() == before
 
 
 def test_update_bot_rejects_out_of_range_temperature(owner_gql, bot):
