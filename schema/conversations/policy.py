@@ -1,4 +1,4 @@
-"""API policy for visitor messages: the rate limits, shared by sendMessage and chat."""
+"""API policy for visitors: the rate limits of messages (sendMessage and chat) and ratings."""
 
 from django.conf import settings
 
@@ -24,3 +24,15 @@ async def message_accept(
         await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
 
     return await services.message_accept(conversation=conversation, text=text, admit=admit)
+
+
+async def feedback_admit(info: Info, message: Message) -> None:
+    """Count a rating (rateMessage) against its conversation's and its address's limits."""
+    await hit(
+        settings.RATE_LIMIT_FEEDBACK_PER_CONVERSATION,
+        "feedback-conversation",
+        str(message.conversation_id),
+        what="ratings in this conversation",
+    )
+    ip = client_ip(info.context.request)
+    await hit(settings.RATE_LIMIT_FEEDBACK_PER_IP, "feedback-ip", ip, what="ratings")
