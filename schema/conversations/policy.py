@@ -8,31 +8,31 @@ from core.ratelimit import client_ip, hit
 from schema.context import Info
 
 
+async def _count(info: Info, conversation_id: int, *, kind: str, what: str) -> None:
+    """Count one `kind` ("messages", "feedback") against its conversation's limit, then
+    its client address's (settings RATE_LIMIT_<KIND>_PER_CONVERSATION / _PER_IP)."""
+    setting = f"RATE_LIMIT_{kind.upper()}"
+    await hit(
+        getattr(settings, f"{setting}_PER_CONVERSATION"),
+        f"{kind}-conversation",
+        str(conversation_id),
+        what=f"{what} in this conversation",
+    )
+    ip = client_ip(info.context.request)
+    await hit(getattr(settings, f"{setting}_PER_IP"), f"{kind}-ip", ip, what=what)
+
+
 async def message_accept(
     info: Info, conversation: Conversation, text: str
 ) -> tuple[Message, Message]:
     """Accept a message through the domain service, counted against the rate limits."""
 
     async def admit() -> None:
-        await hit(
-            settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
-            "messages-conversation",
-            str(conversation.pk),
-            what="messages in this conversation",
-        )
-        ip = client_ip(info.context.request)
-        await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
+        await _count(info, conversation.pk, kind="messages", what="messages")
 
     return await services.message_accept(conversation=conversation, text=text, admit=admit)
 
 
 async def feedback_admit(info: Info, message: Message) -> None:
     """Count a rating (rateMessage) against its conversation's and its address's limits."""
-    await hit(
-        settings.RATE_LIMIT_FEEDBACK_PER_CONVERSATION,
-        "feedback-conversation",
-        str(message.conversation_id),
-        what="ratings in this conversation",
-    )
-    ip = client_ip(info.context.request)
-    await hit(settings.RATE_LIMIT_FEEDBACK_PER_IP, "feedback-ip", ip, what="ratings")
+    await _count(info, message.conversation_id, kind="feedback", what="ratings")

@@ -49,18 +49,11 @@ def no_limits(settings):
 
 
 @pytest.fixture
-def bot(owner):
-    return BotFactory(
-        owner=owner,
-        name="Sales",
-        start_inputs=[
-            {"name": "name", "label": "Your name", "type": "string", "required": True},
-            {"name": "plan", "type": "select", "options": ["free", "pro"], "default": "free"},
-            {"name": "seats", "type": "number"},
-            {"name": "newsletter", "type": "boolean", "default": False},
-            {"name": "note", "type": "string", "max_length": 10},
-        ],
-    )
+def bot(owner_gql):
+    """An owner's bot declaring INPUTS, made through createBot."""
+    created = create(owner_gql, INPUTS)
+    assert created["__typename"] == "Bot", created
+    return Bot.objects.get()
 
 
 def create(gql, inputs) -> dict:
