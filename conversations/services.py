@@ -1,5 +1,6 @@
 """Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -65,7 +66,7 @@ def conversation_start(
     """
     bot = _startable_bot(user=user, bot_id=bot_id)
     scenario = _scenario_for(user=user, bot=bot, scenario_id=scenario_id)
-    initial = start_variables(bot.start_inputs, variables)
+    initial = _within_variables_cap(start_variables(bot.start_inputs, variables))
     raw_token = "chat_" + secrets.token_urlsafe(32)
     conversation = Conversation(
         bot=bot,
@@ -78,6 +79,16 @@ def conversation_start(
     conversation.full_clean(exclude=["token_digest"])
     conversation.save()
     return conversation, raw_token
+
+
+def _within_variables_cap(variables: dict) -> dict:
+    """Start values that fit the conversation's variables (CONVERSATION_VARIABLES_MAX_BYTES
+    of JSON, the cap the scenario engine keeps too)."""
+    limit = settings.CONVERSATION_VARIABLES_MAX_BYTES
+    if len(json.dumps(variables)) > limit:
+        message = f"variables: larger than {limit} bytes of JSON together"
+        raise ValidationError({"variables": ValidationError(message, code="too_long")})
+    return variables
 
 
 def _check_text(text: str) -> str:

@@ -257,3 +257,14 @@ def test_a_bot_without_start_inputs_takes_no_variables(anon_gql, owner):
     assert start(anon_gql, plain, None)["data"]["startConversation"]["chatToken"]
     body = start(anon_gql, plain, {"name": "Ada"})
     assert body["errors"][0]["extensions"]["code"] == "UNKNOWN_VARIABLE"
+
+
+def test_values_larger_together_than_the_variables_cap_are_refused(anon_gql, bot, settings):
+    settings.CONVERSATION_VARIABLES_MAX_BYTES = 100
+
+    body = start(anon_gql, bot, {"name": "x" * 120})
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "TOO_LONG"
+    assert error["extensions"]["errors"][0]["field"] == "variables"
+    assert not Conversation.objects.exists()
