@@ -1,10 +1,12 @@
-"""Feedback in the Django admin: a read-only list with filters, and the rating shown on
-the message page (inline) and in the conversation's transcript."""
+"""Issue 16 in the Django admin: feedback as a read-only list with filters, shown on the
+message page (inline) and in the conversation's transcript; a bot's start inputs checked
+on save like over the API."""
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from bots.models import Bot
 from conversations.models import Conversation, Feedback, Message
 from conversations.services import conversation_start, message_rate
 from tests.factories import BotFactory, UserFactory
@@ -83,3 +85,36 @@ def test_staff_editors_see_only_their_bots_feedback(client, owner, ratings):
     assert listed(client) == ["My answer"]
     theirs = Feedback.objects.get(rating="down")
     assert client.get(url(Feedback, "change", theirs.pk)).status_code == 302
+
+
+def bot_form(bot, start_inputs: str) -> dict:
+    """The bot change form as the admin posts it (no scenarios in the inline)."""
+    return {
+        "owner": bot.owner_id,
+        "name": bot.name,
+        "description": bot.description,
+        "bot_type": bot.bot_type,
+        "model": bot.model,
+        "temperature": bot.temperature,
+        "max_tokens": bot.max_tokens,
+        "system_prompt": bot.system_prompt,
+        "is_active": "on",
+        "start_inputs": start_inputs,
+        "scenarios-TOTAL_FORMS": 0,
+        "scenarios-INITIAL_FORMS": 0,
+    }
+
+
+def test_the_bot_admin_checks_start_inputs_like_the_api(admin_client, owner):
+    bot = BotFactory(owner=owner)
+    page = url(Bot, "change", bot.pk)
+
+    refused = admin_client.post(page, bot_form(bot, '[{"name": "plan", "type": "select"}]'))
+    saved = admin_client.post(page, bot_form(bot, '[{"name": "plan", "type": "string"}]'))
+
+    assert "start_inputs" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302
+    bot.refresh_from_db()
+    assert bot.start_inputs == [
+        {"name": "plan", "label": "plan", "type": "string", "required": False}
+    ]
