@@ -1,4 +1,4 @@
-"""Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
+"""Writes of the chat runtime: start conversations, accept messages, stop, rate, mark read."""
 
 import json
 import secrets
