@@ -262,14 +262,16 @@ CONTENT_MODELS: dict[str, type[_Content]] = {
 }
 
 
-def _django_errors(exc: PydanticValidationError) -> list[ValidationError]:
+def django_errors(exc: PydanticValidationError, root: str = "content") -> list[ValidationError]:
+    """One Django error per pydantic error, its message starting with its path under
+    ``root`` (``content.branches.0.operator: ...``) and its code pydantic's type."""
     errors = []
     for error in exc.errors(include_url=False):
         location = [str(part) for part in error["loc"]]
         field = error.get("ctx", {}).get("field")
         if field is not None:
             location.append(field)
-        path = ".".join(["content", *location])
+        path = ".".join([root, *location])
         errors.append(ValidationError(f"{path}: {error['msg']}", code=error["type"]))
     return errors
 
@@ -291,7 +293,7 @@ def validate_step_content(step_type: str, content: object) -> dict:
     try:
         validated = model.model_validate(content)
     except PydanticValidationError as exc:
-        raise ValidationError({"content": _django_errors(exc)}) from exc
+        raise ValidationError({"content": django_errors(exc)}) from exc
     return validated.model_dump(mode="json", exclude_none=True)
 
 

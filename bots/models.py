@@ -74,6 +74,15 @@ class Bot(models.Model):
         validators=[MaxLengthValidator(2000)],  # a TextField's max_length is not checked
         help_text="Instructions for writing the suggestions; empty: the built-in default.",
     )
+    start_inputs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "What a visitor's client sends when it starts a conversation: a list of "
+            "{name, label, type (string|number|boolean|select), required, default, "
+            "options, max_length} (see bots.start_inputs)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +103,11 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from bots.start_inputs import validate_start_inputs
+
+        self.start_inputs = validate_start_inputs(self.start_inputs)
 
 
 class FieldConstraintErrors:

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Feedback, Message
 from core.admin_scoping import OwnedAdmin
 
 OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
@@ -22,12 +24,55 @@ class MessageInline(admin.TabularInline):
         "suggestions",
         "error_code",
         "is_read",
+        "rating",
     )
     readonly_fields = fields
     ordering = ("created_at", "id")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("feedback")
+
+    @admin.display(description="visitor's rating")
+    def rating(self, obj):
+        feedback = getattr(obj, "feedback", None)
+        if feedback is None:
+            return "-"
+        return (
+            f"{feedback.get_rating_display()}: {feedback.comment}"
+            if feedback.comment
+            else (feedback.get_rating_display())
+        )
+
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class FeedbackInline(admin.StackedInline):
+    """The visitor's rating of the message, read-only: only the visitor rates."""
+
+    model = Feedback
+    extra = 0
+    can_delete = False
+    fields = ("rating", "comment", "created_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class HasCommentFilter(admin.SimpleListFilter):
+    title = "comment"
+    parameter_name = "has_comment"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "With a comment"), ("no", "Without"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(comment="")
+        if self.value() == "no":
+            return queryset.filter(comment="")
+        return queryset
 
 
 class MessageStatusFilter(admin.SimpleListFilter):
@@ -90,6 +135,7 @@ class MessageAdmin(OwnedAdmin):
     list_filter = ("role", "status", ("conversation__bot", OWN_BOTS), "created_at")
     search_fields = ("content", "error")
     readonly_fields = [f.name for f in Message._meta.fields]
+    inlines = [FeedbackInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("conversation__bot")
@@ -97,6 +143,31 @@ class MessageAdmin(OwnedAdmin):
     @admin.display(description="content")
     def short_content(self, obj):
         return obj.content[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(OwnedAdmin):
+    """Visitors' ratings, newest first; read-only (they are the visitors' word)."""
+
+    owner_path = "bot__owner"
+    list_display = ("updated_at", "bot", "rating", "short_comment", "message_link")
+    list_filter = ("rating", HasCommentFilter, ("bot", OWN_BOTS), "updated_at")
+    search_fields = ("comment", "message__content")
+    date_hierarchy = "updated_at"
+    readonly_fields = ("message", "bot", "rating", "comment", "created_at", "updated_at")
+    list_select_related = ("bot", "message")
+
+    @admin.display(description="comment")
+    def short_comment(self, obj):
+        return obj.comment[:80]
+
+    @admin.display(description="message")
+    def message_link(self, obj):
+        url = reverse("admin:conversations_message_change", args=[obj.message_id])
+        return format_html('<a href="{}">{}</a>', url, obj.message.content[:60])
 
     def has_add_permission(self, request):
         return False

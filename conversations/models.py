@@ -111,3 +111,36 @@ class Message(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status not in ACTIVE_STATUSES
+
+
+class Rating(models.TextChoices):
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class Feedback(models.Model):
+    """A visitor's rating of one bot reply, with an optional comment.
+
+    One per message: rating again changes it, revoking deletes it. `bot` repeats the
+    message's bot so an owner's per-bot list and counts read one indexed table.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=10, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        verbose_name_plural = "feedback"
+        indexes = [models.Index(fields=["bot", "-updated_at"], name="feedback_bot_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__in=Rating.values), name="feedback_rating_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on message {self.message_id}"

@@ -1,8 +1,9 @@
 """Reads: which conversations a caller may see, and the history sent to the LLM."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from conversations.models import Conversation, Message, MessageStatus
+from conversations.models import Conversation, Feedback, Message, MessageStatus, Rating
 from core.tokens import token_digest
 
 
@@ -35,6 +36,36 @@ def message_list(
     base = Message.objects.all() if queryset is None else queryset
     visible = conversation_list(user=user, chat_token=chat_token).values("pk")
     return base.filter(conversation_id__in=visible)
+
+
+def feedback_list(*, user, queryset: QuerySet[Feedback] | None = None) -> QuerySet[Feedback]:
+    """Ratings of the bots' replies: owners see their bots', staff all, visitors none
+    (a visitor reads its own through its messages)."""
+    base = Feedback.objects.all() if queryset is None else queryset
+    if not user.is_authenticated:
+        return base.none()
+    return base if user.is_staff else base.filter(bot__owner_id=user.pk)
+
+
+def feedback_count(rating: Rating) -> Coalesce:
+    """An annotation for a Bot queryset: how many of its replies have `rating`."""
+    counted = (
+        Feedback.objects.filter(bot_id=OuterRef("pk"), rating=rating)
+        .order_by()
+        .values("bot_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+async def feedback_counts(*, bot_id: int) -> dict[str, int]:
+    """{"up": n, "down": n} for one bot (when the list query did not annotate them)."""
+    rows = Feedback.objects.filter(bot_id=bot_id).values("rating").annotate(n=Count("*"))
+    counts = {rating.value: 0 for rating in Rating}
+    async for row in rows.order_by():
+        counts[row["rating"]] = row["n"]
+    return counts
 
 
 def history_for(conversation: Conversation, *, before_id: int) -> list[Message]:

@@ -1,5 +1,6 @@
-"""Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
+"""Writes of the chat runtime: start conversations, accept messages, stop, rate, mark read."""
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -11,10 +12,12 @@ from django.utils import timezone
 
 from bots.models import Bot, Scenario, StepType
 from bots.selectors import bot_list
+from bots.start_inputs import start_variables
 from conversations import events, transitions, turns
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
+    Feedback,
     Message,
     MessageRole,
     MessageStatus,
@@ -50,15 +53,26 @@ def _scenario_for(*, user, bot: Bot, scenario_id: int | None) -> Scenario | None
 
 @transaction.atomic
 def conversation_start(
-    *, user, bot_id: int, scenario_id: int | None = None, user_session: str = ""
+    *,
+    user,
+    bot_id: int,
+    scenario_id: int | None = None,
+    user_session: str = "",
+    variables: object = None,
 ) -> tuple[Conversation, str]:
-    """Open a conversation; returns it and its chat token (shown once, stored hashed)."""
+    """Open a conversation; returns it and its chat token (shown once, stored hashed).
+
+    `variables` are checked against the bot's start inputs (bots.start_inputs) and
+    become the conversation's first variables.
+    """
     bot = _startable_bot(user=user, bot_id=bot_id)
     scenario = _scenario_for(user=user, bot=bot, scenario_id=scenario_id)
+    initial = _within_variables_cap(start_variables(bot.start_inputs, variables))
     raw_token = "chat_" + secrets.token_urlsafe(32)
     conversation = Conversation(
         bot=bot,
         scenario=scenario,
+        variables=initial,
         user_session=user_session[:200],
         current_step=scenario.initial_step if scenario else None,
         token_digest=token_digest(raw_token),
@@ -66,6 +80,16 @@ def conversation_start(
     conversation.full_clean(exclude=["token_digest"])
     conversation.save()
     return conversation, raw_token
+
+
+def _within_variables_cap(variables: dict) -> dict:
+    """Start values that fit the conversation's variables (CONVERSATION_VARIABLES_MAX_BYTES
+    of JSON, the cap the scenario engine keeps too)."""
+    limit = settings.CONVERSATION_VARIABLES_MAX_BYTES
+    if len(json.dumps(variables)) > limit:
+        message = f"variables: larger than {limit} bytes of JSON together"
+        raise ValidationError({"variables": ValidationError(message, code="too_long")})
+    return variables
 
 
 def _check_text(text: str) -> str:
@@ -205,6 +229,44 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
     Message.objects.filter(pk=message.pk).update(is_read=True)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return user_message_id, reply
+
+
+@transaction.atomic
+def message_rate(*, message: Message, rating: str | None, comment: str | None = None) -> Message:
+    """Record the visitor's rating of a finished bot reply, change it, or (rating None)
+    revoke it. A comment of None keeps the current one; "" clears it."""
+    locked = Message.objects.select_for_update().filter(pk=message.pk).first()
+    if locked is None:
+        raise NotFound("Message not found.")
+    if locked.role != MessageRole.ASSISTANT:
+        message_error = ValidationError("Only the bot's replies can be rated.", code="invalid")
+        raise ValidationError({"message_id": message_error})
+    if not locked.is_terminal:
+        raise ValidationError(
+            "The reply is still being generated: rate it once it is done.", code="busy"
+        )
+    if rating is None:
+        Feedback.objects.filter(message=locked).delete()
+        return locked
+    feedback = Feedback.objects.filter(message=locked).first() or Feedback(
+        message=locked, bot_id=locked.conversation.bot_id
+    )
+    feedback.rating = rating
+    if comment is not None:
+        feedback.comment = _check_comment(comment)
+    feedback.save()
+    return locked
+
+
+def _check_comment(comment: str) -> str:
+    comment = comment.strip()
+    if len(comment) > settings.FEEDBACK_COMMENT_MAX_LENGTH:
+        limit = settings.FEEDBACK_COMMENT_MAX_LENGTH
+        too_long = ValidationError(
+            f"The comment is longer than {limit} characters.", code="too_long"
+        )
+        raise ValidationError({"comment": too_long})
+    return comment
 
 
 def messages_mark_read(

@@ -96,6 +96,13 @@ def status_of(code: str) -> int | None:
     return next((entry.status for entry in ERRORS.values() if entry.code == code), None)
 
 
+def _field_name(field: str) -> str:
+    """The GraphQL name of an error's field; a path keeps what follows its first part
+    as given (`variables.plan_name`: a name the client chose, not a schema field)."""
+    head, dot, rest = field.partition(".")
+    return to_camel_case(head) + dot + rest
+
+
 def _field_errors(error: DjangoValidationError) -> list[dict]:
     if not hasattr(error, "error_dict"):
         return [{"field": None, "message": m, "code": error.code} for m in error.messages]
@@ -104,7 +111,7 @@ def _field_errors(error: DjangoValidationError) -> list[dict]:
         for item in errors:
             found.append(
                 {
-                    "field": None if field == NON_FIELD_ERRORS else to_camel_case(field),
+                    "field": None if field == NON_FIELD_ERRORS else _field_name(field),
                     "message": item.messages[0],
                     "code": item.code,
                 }

@@ -235,6 +235,8 @@ GENERATION_STALE_AFTER = env.float("GENERATION_STALE_AFTER", default=10.0)
 # A subscriber with an unfinished reply and no event for this long re-checks the database.
 STREAM_WATCHDOG_SECONDS = env.float("STREAM_WATCHDOG_SECONDS", default=2.0)
 MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=4000)
+# A visitor's comment on a rated reply (rateMessage).
+FEEDBACK_COMMENT_MAX_LENGTH = env.int("FEEDBACK_COMMENT_MAX_LENGTH", default=2000)
 GENERATION_SWEEP_INTERVAL = env.float("GENERATION_SWEEP_INTERVAL", default=15.0)
 
 # --- Operations (health, metrics, logs) ---
@@ -266,6 +268,11 @@ RATE_LIMIT_MESSAGES_PER_CONVERSATION = env.str(
     "RATE_LIMIT_MESSAGES_PER_CONVERSATION", default="30/minute"
 )
 RATE_LIMIT_MESSAGES_PER_IP = env.str("RATE_LIMIT_MESSAGES_PER_IP", default="300/minute")
+# rateMessage: ratings and comments per conversation and per client address.
+RATE_LIMIT_FEEDBACK_PER_CONVERSATION = env.str(
+    "RATE_LIMIT_FEEDBACK_PER_CONVERSATION", default="30/minute"
+)
+RATE_LIMIT_FEEDBACK_PER_IP = env.str("RATE_LIMIT_FEEDBACK_PER_IP", default="300/minute")
 # Failed password checks (login, HTTP Basic, websocket Basic, admin): per client IP and
 # per username; past either, attempts are refused before any hash is computed.
 RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/minute")

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from strawberry.relay import to_base64
+from strawberry.relay import GlobalID, to_base64
 
 from conversations.models import ACTIVE_STATUSES, Message
 from tests.asgi_client import SEND, START, gql_data, gql_http, start_conversation
@@ -119,6 +119,30 @@ async def test_messages_per_ip_are_limited_across_conversations(settings):
         SEND, {"input": {"conversationId": second[0], "text": "b"}}, {"X-Chat-Token": second[1]}
     )
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+RATE = """
+mutation($input: RateMessageInput!) { rateMessage(input: $input) { message { id } } }
+"""
+
+
+async def test_ratings_per_conversation_are_limited(settings):
+    settings.RATE_LIMIT_FEEDBACK_PER_CONVERSATION = "2/minute"
+    bot_id = to_base64("Bot", (await sync_to_async(BotFactory)()).pk)
+    conversation_id, token = await start_conversation(bot_id)
+    reply = await Message.objects.acreate(
+        conversation_id=GlobalID.from_id(conversation_id).node_id, role="assistant", content="A"
+    )
+    rate = {"input": {"messageId": to_base64("Message", reply.pk), "rating": "UP"}}
+    headers = {"X-Chat-Token": token}
+
+    await gql_data(RATE, rate, headers)
+    await gql_data(RATE, {"input": {**rate["input"], "rating": None}}, headers)  # revoking counts
+    _, body = await gql_http(RATE, rate, headers)
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert 1 <= error["extensions"]["retryAfter"] <= 60
 
 
 async def test_login_attempts_are_limited(settings):

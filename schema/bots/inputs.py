@@ -4,7 +4,28 @@ from strawberry import UNSET, auto, relay
 from strawberry.scalars import JSON
 
 from bots import models
-from schema.bots.types import BotTypeEnum, StepTypeEnum
+from schema.bots.types import BotTypeEnum, StartInputTypeEnum, StepTypeEnum
+
+
+@strawberry.input(description="Declares a value visitors' clients send with startConversation.")
+class StartInputDeclarationInput:
+    name: str = strawberry.field(description="A variable name: letters, digits, underscores.")
+    type: StartInputTypeEnum  # type: ignore[valid-type]
+    label: str | None = None
+    required: bool = False
+    default: JSON | None = None
+    options: list[str] | None = strawberry.field(default=None, description="SELECT only.")
+    max_length: int | None = strawberry.field(default=None, description="STRING only.")
+
+    def as_declaration(self) -> dict:
+        declared = {"name": self.name, "type": self.type.value, "required": self.required}
+        optional = {
+            "label": self.label,
+            "default": self.default,
+            "options": self.options,
+            "max_length": self.max_length,
+        }
+        return declared | {key: value for key, value in optional.items() if value is not None}
 
 
 @strawberry_django.input(models.Bot)
@@ -21,6 +42,10 @@ class BotInput:
     suggestions_enabled: auto
     suggestions_count: auto
     suggestions_prompt: auto
+    start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
+        default=UNSET,
+        description="Values visitors' clients send with startConversation; replaces the list.",
+    )
 
 
 @strawberry_django.partial(models.Bot)

@@ -18,15 +18,23 @@ def _step_ids(data: dict) -> dict:
     return data
 
 
+def _bot_data(input: inputs.BotInput) -> dict:
+    """The input's fields, start inputs as the declaration the model validates."""
+    data = input_data(input)
+    if "start_inputs" in data:
+        data["start_inputs"] = [item.as_declaration() for item in data["start_inputs"] or []]
+    return data
+
+
 @strawberry.type
 class BotMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     def create_bot(self, info: Info, input: inputs.BotInput) -> Bot:
-        return services.bot_create(owner=info.context.get_user(), **input_data(input))
+        return services.bot_create(owner=info.context.get_user(), **_bot_data(input))
 
     @strawberry_django.mutation(handle_django_errors=True)
     def update_bot(self, info: Info, input: inputs.BotPartialInput) -> Bot:
-        data = input_data(input)
+        data = _bot_data(input)
         bot_id = pk_from_global_id(data.pop("id"), "Bot")
         return services.bot_update(user=info.context.get_user(), bot_id=bot_id, **data)
 

@@ -1,4 +1,6 @@
 from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 import strawberry_django
@@ -11,11 +13,55 @@ from strawberry_django.relay import DjangoListConnection
 from accounts.selectors import user_list
 from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
+from bots.start_inputs import INPUT_TYPES
 from bots.validation import scenario_validate
+from conversations.models import Rating
+from conversations.selectors import feedback_count, feedback_counts
 from schema.common import ScopedNode, visible
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
 StepTypeEnum = strawberry.enum(models.StepType, name="StepType")
+StartInputTypeEnum = strawberry.enum(
+    Enum("StartInputType", {kind.upper(): kind for kind in INPUT_TYPES}),
+    description="What a start input holds: text, a number, true/false, or one of options.",
+)
+# Feedback's type is the conversations schema's, which imports this module.
+FeedbackNode = Annotated["Feedback", strawberry.lazy("schema.conversations.types")]  # noqa: F821
+
+
+@strawberry.type(description="A value a bot asks for when a conversation starts.")
+class StartInput:
+    name: str = strawberry.field(description="The conversation variable it fills.")
+    label: str
+    type: StartInputTypeEnum  # type: ignore[valid-type]
+    required: bool
+    default: JSON | None = strawberry.field(description="Used when the start leaves it out.")
+    options: list[str] = strawberry.field(description="The choices of a SELECT input.")
+    max_length: int | None = strawberry.field(
+        description="The longest text a STRING input takes (200 unless declared)."
+    )
+
+    @classmethod
+    def of(cls, declared: dict[str, Any]) -> "StartInput":
+        return cls(
+            name=declared["name"],
+            label=declared.get("label") or declared["name"],
+            type=StartInputTypeEnum(declared["type"]),
+            required=declared.get("required", False),
+            default=declared.get("default"),
+            options=declared.get("options", []),
+            max_length=declared.get("max_length"),
+        )
+
+
+@strawberry.type(description="How many of a bot's replies visitors rated up and down.")
+class FeedbackCounts:
+    up: int
+    down: int
+
+    @strawberry.field
+    def total(self) -> int:
+        return self.up + self.down
 
 
 @strawberry_django.type(get_user_model(), name="User")
@@ -107,6 +153,31 @@ class Bot(ScopedNode):
     created_at: datetime
     updated_at: datetime
     scenarios: DjangoListConnection["Scenario"] = strawberry_django.connection()
+    feedback: DjangoListConnection[FeedbackNode] = strawberry_django.connection(
+        description="Visitors' ratings of this bot's replies, newest first (see filters)."
+    )
+
+    @strawberry_django.field(
+        only=["start_inputs"],
+        description="Values a visitor's client sends with startConversation (`variables`).",
+    )
+    async def start_inputs(self, root: models.Bot) -> list[StartInput]:
+        return [StartInput.of(declared) for declared in root.start_inputs]
+
+    @strawberry_django.field(
+        annotate={
+            "_feedback_up": feedback_count(Rating.UP),
+            "_feedback_down": feedback_count(Rating.DOWN),
+        },
+        description="How many replies visitors rated UP and DOWN (ratings revoked not counted).",
+    )
+    async def feedback_counts(self, root: models.Bot) -> FeedbackCounts:
+        # Annotated in list queries; a mutation's returned object is counted here.
+        up, down = getattr(root, "_feedback_up", None), getattr(root, "_feedback_down", None)
+        if up is None or down is None:
+            counts = await feedback_counts(bot_id=root.pk)
+            up, down = counts[Rating.UP], counts[Rating.DOWN]
+        return FeedbackCounts(up=up, down=down)
 
     @strawberry_django.field(annotate={"_scenario_count": Count("scenarios", distinct=True)})
     async def scenario_count(self, root: models.Bot) -> int:

@@ -1,8 +1,9 @@
+from django.contrib.auth.models import AnonymousUser
 from strawberry import relay
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_list, message_list
-from core.exceptions import AuthenticationRequired, NotFound
+from core.exceptions import AuthenticationRequired, Forbidden, NotFound
 from schema.common import pk_from_global_id
 
 
@@ -32,4 +33,26 @@ async def message_for(info, message_id: relay.GlobalID | str, *, field="message_
     return message
 
 
-__all__ = ["Conversation", "conversation_for", "message_for"]
+async def visitor_message_for(info, message_id: relay.GlobalID | str, *, field="message_id"):
+    """A message of the conversation the caller's chat token opens. For what only the
+    visitor does (rating): the owner's login reaches the message but is not the visitor."""
+    context = info.context
+    pk = pk_from_global_id(message_id, "Message", field=field)
+    if context.chat_token:
+        opened = message_list(user=AnonymousUser(), chat_token=context.chat_token)
+        message = await opened.filter(pk=pk).afirst()
+        if message is not None:
+            return message
+    if (
+        context.user.is_authenticated
+        and await message_list(user=context.user).filter(pk=pk).aexists()
+    ):
+        raise Forbidden(
+            "Only the visitor rates a reply: send the conversation's chat token (X-Chat-Token)."
+        )
+    if not context.chat_token:
+        raise AuthenticationRequired("Send the conversation's chat token (X-Chat-Token header).")
+    raise NotFound("Message not found.")
+
+
+__all__ = ["Conversation", "conversation_for", "message_for", "visitor_message_for"]

@@ -2,6 +2,9 @@
 
 import strawberry
 from strawberry import UNSET, relay
+from strawberry.scalars import JSON
+
+from schema.conversations.types import RatingEnum
 
 
 @strawberry.input
@@ -9,6 +12,11 @@ class StartConversationInput:
     bot_id: relay.GlobalID
     scenario_id: relay.GlobalID | None = None
     user_session: str | None = None
+    variables: JSON | None = strawberry.field(
+        default=None,
+        description="Values of the bot's start inputs (BotProfile.startInputs), by name; "
+        "they become conversation variables.",
+    )
 
 
 @strawberry.input
@@ -38,3 +46,14 @@ class DeleteConversationInput:
 @strawberry.input
 class RegenerateReplyInput:
     message_id: relay.GlobalID
+
+
+@strawberry.input
+class RateMessageInput:
+    message_id: relay.GlobalID
+    rating: RatingEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="UP or DOWN; null revokes the rating."
+    )
+    comment: str | None = strawberry.field(
+        default=None, description='Why; omitted or null keeps the current comment, "" clears it.'
+    )

@@ -1,4 +1,4 @@
-"""Chat mutations: start, send, regenerate, stop, mark read, delete."""
+"""Chat mutations: start, send, regenerate, stop, rate, mark read, delete."""
 
 import strawberry
 import strawberry_django
@@ -11,19 +11,21 @@ from conversations.turns import end_conversation, stop_generation
 from core.ratelimit import client_ip, hit
 from schema.common import pk_from_global_id
 from schema.context import Info
-from schema.conversations.access import conversation_for, message_for
+from schema.conversations.access import conversation_for, message_for, visitor_message_for
 from schema.conversations.inputs import (
     DeleteConversationInput,
     MarkMessagesReadInput,
+    RateMessageInput,
     RegenerateReplyInput,
     SendMessageInput,
     StartConversationInput,
     StopGenerationInput,
 )
-from schema.conversations.policy import message_accept, reply_regenerate
+from schema.conversations.policy import feedback_admit, message_accept, reply_regenerate
 from schema.conversations.types import (
     Conversation,
     Message,
+    RateMessagePayload,
     RegenerateReplyPayload,
     SendMessagePayload,
     StartConversationPayload,
@@ -55,6 +57,7 @@ class ConversationMutation:
                 bot_id=bot_id,
                 scenario_id=scenario_id,
                 user_session=input.user_session or "",
+                variables=input.variables,
             )
         return StartConversationPayload(conversation=conversation, chat_token=token)
 
@@ -86,6 +89,21 @@ class ConversationMutation:
     async def stop_generation(self, info: Info, input: StopGenerationInput) -> Message:
         message = await message_for(info, input.message_id)
         return await stop_generation(message)
+
+    @strawberry.mutation(
+        description="Rate a bot reply of the conversation your chat token opens: UP or DOWN "
+        "with an optional comment; rating null revokes it. Rating again changes it."
+    )
+    async def rate_message(self, info: Info, input: RateMessageInput) -> RateMessagePayload:
+        with graphql_errors():
+            message = await visitor_message_for(info, input.message_id)
+            await feedback_admit(info, message)
+            rated = await sync_to_async(services.message_rate)(
+                message=message,
+                rating=input.rating.value if input.rating else None,
+                comment=input.comment,
+            )
+        return RateMessagePayload(message=rated)
 
     @strawberry_django.mutation(handle_django_errors=True)
     async def mark_messages_read(self, info: Info, input: MarkMessagesReadInput) -> Conversation:

@@ -1,5 +1,5 @@
-"""API policy for visitor messages: the rate limits, shared by sendMessage, chat and
-regenerateReply."""
+"""API policy for visitors: the rate limits of messages (sendMessage, chat and
+regenerateReply) and of ratings (rateMessage)."""
 
 from collections.abc import Awaitable, Callable
 
@@ -11,16 +11,23 @@ from core.ratelimit import client_ip, hit
 from schema.context import Info
 
 
+async def _count(info: Info, conversation_id: int, *, kind: str, what: str) -> None:
+    """Count one `kind` ("messages", "feedback") against its conversation's limit, then
+    its client address's (settings RATE_LIMIT_<KIND>_PER_CONVERSATION / _PER_IP)."""
+    setting = f"RATE_LIMIT_{kind.upper()}"
+    await hit(
+        getattr(settings, f"{setting}_PER_CONVERSATION"),
+        f"{kind}-conversation",
+        str(conversation_id),
+        what=f"{what} in this conversation",
+    )
+    ip = client_ip(info.context.request)
+    await hit(getattr(settings, f"{setting}_PER_IP"), f"{kind}-ip", ip, what=what)
+
+
 def _admission(info: Info, conversation: Conversation) -> Callable[[], Awaitable[None]]:
     async def admit() -> None:
-        await hit(
-            settings.RATE_LIMIT_MESSAGES_PER_CONVERSATION,
-            "messages-conversation",
-            str(conversation.pk),
-            what="messages in this conversation",
-        )
-        ip = client_ip(info.context.request)
-        await hit(settings.RATE_LIMIT_MESSAGES_PER_IP, "messages-ip", ip, what="messages")
+        await _count(info, conversation.pk, kind="messages", what="messages")
 
     return admit
 
@@ -39,3 +46,8 @@ async def reply_regenerate(info: Info, conversation: Conversation, message: Mess
     return await services.reply_regenerate_accept(
         conversation=conversation, message=message, admit=admit
     )
+
+
+async def feedback_admit(info: Info, message: Message) -> None:
+    """Count a rating (rateMessage) against its conversation's and its address's limits."""
+    await _count(info, message.conversation_id, kind="feedback", what="ratings")

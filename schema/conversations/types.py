@@ -6,17 +6,24 @@ import strawberry
 import strawberry_django
 from django.db.models import Count, Q
 from strawberry import auto, relay
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
 
 from bots import models as bot_models
 from conversations import models
-from conversations.selectors import conversation_is_managed_by, conversation_list, message_list
-from schema.bots.types import BotTypeEnum
+from conversations.selectors import (
+    conversation_is_managed_by,
+    conversation_list,
+    feedback_list,
+    message_list,
+)
+from schema.bots.types import BotTypeEnum, StartInput
 from schema.common import ScopedNode, visible
 
 MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
+RatingEnum = strawberry.enum(models.Rating, name="Rating")
 
 
 @strawberry_django.type(bot_models.Bot, name="BotProfile")
@@ -30,6 +37,28 @@ class BotProfile:
     @strawberry.field
     def id(self, root: bot_models.Bot) -> relay.GlobalID:
         return relay.GlobalID("Bot", str(root.pk))
+
+    @strawberry_django.field(
+        only=["start_inputs"],
+        description="What to ask the visitor before startConversation (its `variables`).",
+    )
+    async def start_inputs(self, root: bot_models.Bot) -> list[StartInput]:
+        return [StartInput.of(declared) for declared in root.start_inputs]
+
+
+async def _load_feedback(message_ids: list[int]) -> list[models.Feedback | None]:
+    rows = models.Feedback.objects.filter(message_id__in=message_ids)
+    found = {row.message_id: row async for row in rows}
+    return [found.get(pk) for pk in message_ids]
+
+
+def feedback_loader(context) -> DataLoader[int, models.Feedback | None]:
+    """One query for the feedback of all the messages of a result. Not cached: a
+    websocket's context outlives its operations, and a rating may change in between."""
+    loader = context.cache.get("feedback_loader")
+    if loader is None:
+        loader = context.cache["feedback_loader"] = DataLoader(_load_feedback, cache=False)
+    return loader
 
 
 @strawberry_django.filter_type(models.Message)
@@ -86,6 +115,13 @@ class Message(ScopedNode):
         found = models.Message.objects.filter(Q(pk=first) | Q(original_id=first))
         return [m async for m in found.order_by("version", "id")]
 
+    @strawberry_django.field(
+        description="The visitor's rating of this reply (rateMessage); null when not rated."
+    )
+    async def feedback(self, root: models.Message, info: strawberry.Info) -> "Feedback | None":
+        # A row or an event's snapshot: read by id, batched over the result.
+        return await feedback_loader(info.context).load(root.pk)
+
     @classmethod
     def resolve_id(cls, root, *, info) -> str:
         # A row, or an event's MessageSnapshot (subscriptions show events without a read).
@@ -94,6 +130,49 @@ class Message(ScopedNode):
     @classmethod
     def scope(cls, queryset, info):
         return visible(info, queryset, message_list, visitors=True)
+
+
+@strawberry_django.filter_type(models.Feedback, description="Filters of Bot.feedback.")
+class FeedbackFilter:
+    rating: RatingEnum | None
+
+    @strawberry_django.filter_field(description="true: only with a comment; false: only without.")
+    def has_comment(self, value: bool, prefix: str) -> Q:
+        without = Q(**{f"{prefix}comment": ""})
+        return ~without if value else without
+
+    @strawberry_django.filter_field(description="Rated (or last changed) at or after this time.")
+    def since(self, value: datetime, prefix: str) -> Q:
+        return Q(**{f"{prefix}updated_at__gte": value})
+
+    @strawberry_django.filter_field(description="Rated (or last changed) before this time.")
+    def until(self, value: datetime, prefix: str) -> Q:
+        return Q(**{f"{prefix}updated_at__lt": value})
+
+
+@strawberry_django.order_type(models.Feedback)
+class FeedbackOrder:
+    updated_at: auto
+    created_at: auto
+
+
+@strawberry_django.type(
+    models.Feedback,
+    filters=FeedbackFilter,
+    ordering=FeedbackOrder,
+    description="A visitor's rating of a bot reply. Owners list them (Bot.feedback); a "
+    "visitor sees its own on its messages (Message.feedback).",
+)
+class Feedback(ScopedNode):
+    rating: RatingEnum
+    comment: auto
+    created_at: datetime
+    updated_at: datetime = strawberry_django.field(description="When it was rated or changed.")
+    message: Message
+
+    @classmethod
+    def scope(cls, queryset, info):
+        return visible(info, queryset, feedback_list)
 
 
 @strawberry_django.filter_type(models.Conversation)
@@ -183,6 +262,11 @@ class RegenerateReplyPayload:
     reply: Message = strawberry.field(
         description="The new version (PENDING now; streamed like any reply)."
     )
+
+
+@strawberry.type
+class RateMessagePayload:
+    message: Message = strawberry.field(description="The rated message, with its feedback.")
 
 
 @strawberry.type(

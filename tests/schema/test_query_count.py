@@ -1,6 +1,7 @@
 """Nested list queries cost a fixed number of SQL queries, whatever the number of rows."""
 
 import itertools
+import uuid
 
 import pytest
 from django.db import connection
@@ -141,3 +142,52 @@ def test_large_nested_read_joins_to_one_relations(owner, settings):
         if step["nextStep"]
     )
     assert queries == 5
+
+
+NESTED_FEEDBACK = """
+query {
+  conversations { edges { node {
+    messages { edges { node { content feedback { rating comment } } } }
+  } } }
+  bots { edges { node {
+    feedbackCounts { up down }
+    feedback { edges { node { rating message { content } } } }
+  } } }
+}
+"""
+
+
+def add_rated_chats(bot, count: int) -> None:
+    """Conversations of `bot` with two replies each, the first one rated."""
+    from conversations.models import Conversation, Feedback, Message
+
+    for _ in range(count):
+        conversation = Conversation.objects.create(bot=bot, token_digest=uuid.uuid4().hex)
+        first, _ = (
+            Message.objects.create(conversation=conversation, role="assistant", content=text)
+            for text in ("rated", "not rated")
+        )
+        Feedback.objects.create(message=first, bot=bot, rating="up")
+
+
+def test_feedback_reads_cost_the_same_whatever_the_number_of_ratings(owner):
+    gql = session_client(owner)
+    bots = [BotFactory(owner=owner) for _ in range(2)]
+    for bot in bots:
+        add_rated_chats(bot, 1)
+    few, _ = count_queries(gql, NESTED_FEEDBACK)
+
+    for bot in bots:
+        add_rated_chats(bot, 5)
+    many, data = count_queries(gql, NESTED_FEEDBACK)
+
+    assert few == many
+    ratings = [
+        m["node"]["feedback"]
+        for c in data["conversations"]["edges"]
+        for m in c["node"]["messages"]["edges"]
+    ]
+    assert ratings.count({"rating": "UP", "comment": ""}) == 12 and ratings.count(None) == 12
+    assert [b["node"]["feedbackCounts"] for b in data["bots"]["edges"]] == [
+        {"up": 6, "down": 0}
+    ] * 2
