@@ -1,10 +1,9 @@
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 import strawberry_django
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from strawberry import auto, relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
@@ -76,6 +75,15 @@ class MessageOrder:
 @strawberry_django.type(models.Message, filters=MessageFilter, ordering=MessageOrder)
 class Message(ScopedNode):
     """One message; while `status` is PENDING/STREAMING its content grows (see events)."""
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet, info, **kwargs) -> QuerySet:
+        """Superseded versions of a regenerated reply are listed only by Message.versions.
+
+        strawberry-django applies this to every list of messages, nested ones included,
+        inside the optimizer's prefetch (a custom `Conversation.messages` resolver would
+        lose the prefetch: one query per conversation)."""
+        return queryset.filter(replaced_by__isnull=True)
 
     role: MessageRoleEnum
     content: auto
@@ -202,13 +210,10 @@ class Conversation(ScopedNode):
     updated_at: datetime
     bot: BotProfile
 
-    @strawberry_django.connection(
-        DjangoListConnection[Message],
+    messages: DjangoListConnection[Message] = strawberry_django.connection(
         description="Messages, oldest first, regenerated replies in their latest version "
-        "(earlier ones: Message.versions); `filters: {isRead: false}` gives the unread ones.",
+        "(earlier ones: Message.versions); `filters: {isRead: false}` gives the unread ones."
     )
-    def messages(self, root: models.Conversation) -> Iterable[models.Message]:
-        return root.messages.filter(replaced_by__isnull=True)
 
     @strawberry_django.field(
         annotate={"_unread_count": Count("messages", filter=Q(messages__is_read=False))}
