@@ -56,7 +56,7 @@
     launcher.className = "launcher";
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", "panel");
-    launcher.setAttribute("aria-label", `Open chat: ${title}`);
+    launcher.setAttribute("aria-label", `Chat: ${title}`); // a toggle: aria-expanded says open
     launcher.textContent = "💬";
 
     const panel = document.createElement("section");
@@ -98,7 +98,6 @@
     function setOpen(open) {
       panel.hidden = !open;
       launcher.setAttribute("aria-expanded", String(open));
-      launcher.setAttribute("aria-label", `${open ? "Close" : "Open"} chat: ${title}`);
       store.setItem(key + ".open", open ? "1" : "");
       if (open) view.focus();
     }
