@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from server.chat_page import client_features
@@ -84,6 +85,6 @@ async def widget_js(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(bundle.body, content_type="text/javascript; charset=utf-8")
     response["ETag"] = bundle.etag
     response["Cache-Control"] = f"public, max-age={MAX_AGE}"
-    response["Vary"] = "Accept-Encoding"
+    patch_vary_headers(response, ["Accept-Encoding"])
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

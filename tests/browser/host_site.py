@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 HOST_CSS = b"body { color: rgb(255, 0, 0); font: 40px serif; } button { background: red; }"
 PAGE = """<!doctype html>
@@ -40,8 +40,7 @@ class HostSite:
         self.server.server_close()
 
     def page_url(self, bot_id: str, **attributes: str) -> str:
-        query = "&".join(f"{k}={v}" for k, v in {"bot": bot_id, **attributes}.items())
-        return f"{self.url}/?{query}"
+        return f"{self.url}/?{urlencode({'bot': bot_id, **attributes})}"
 
     def _handler(self):
         api = self.api_url
