@@ -122,6 +122,14 @@ class LiveServer:
         assert not body.get("errors"), body["errors"]
         return body["data"]
 
+    def update_bot(self, **fields) -> None:
+        """Change the active bot's fields in the database (settings an owner would make)."""
+        code = (
+            "from bots.models import Bot; "
+            f"Bot.objects.filter(pk={self.bot_pk}).update(**{fields!r})"
+        )
+        run_manage(["shell", "-c", code], self.env)
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -143,14 +151,6 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> bool:
                     return True
             time.sleep(0.1)
     return False
-
-    def update_bot(self, **fields) -> None:
-        """Change the active bot's fields in the database (settings an owner would make)."""
-        code = (
-            "from bots.models import Bot; "
-            f"Bot.objects.filter(pk={self.bot_pk}).update(**{fields!r})"
-        )
-        run_manage(["shell", "-c", code], self.env)
 
 
 @pytest.fixture(scope="package")
