@@ -11,7 +11,7 @@ Every page records Content-Security-Policy violations (`PageRecord.csp`): the
 
 The widget tests load /widget.js into a page served from a second origin (another
 loopback port: `host_site`), listed in the server's CORS_ALLOWED_ORIGINS; a third origin
-(`blocked_site`) is not listed.
+(`blocked_site`, on 127.0.0.2) is not listed.
 
 Chromium is /usr/bin/chromium (`.ci/install-browser.sh`); never Playwright's download.
 Without it, or without the `playwright` package, the tests skip, except under CI=true,
@@ -207,8 +207,9 @@ def host_site(app_server, host_ports):
 
 @pytest.fixture(scope="package")
 def blocked_site(app_server, host_ports):
-    """A site the API does not allow (not in CORS_ALLOWED_ORIGINS)."""
-    with HostSite(host_ports[1], app_server.url) as site:
+    """A site the API does not allow: not in CORS_ALLOWED_ORIGINS, and on another loopback
+    address, since ALLOWED_HOSTS' 127.0.0.1 lets the websocket check pass any of its ports."""
+    with HostSite(host_ports[1], app_server.url, host="127.0.0.2") as site:
         yield site
 
 

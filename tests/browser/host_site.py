@@ -25,10 +25,10 @@ PAGE = """<!doctype html>
 
 
 class HostSite:
-    def __init__(self, port: int, api_url: str) -> None:
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, port: int, api_url: str, host: str = "127.0.0.1") -> None:
+        self.url = f"http://{host}:{port}"
         self.api_url = api_url
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server = ThreadingHTTPServer((host, port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> HostSite:

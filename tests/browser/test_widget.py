@@ -198,3 +198,22 @@ def test_a_site_not_allowed_by_the_api_cannot_chat(host_page, app_server, blocke
     # then: the browser refused the API's answer (no CORS header); nothing was started
     host_page.locator("#error", has_text="cannot be reached").wait_for()
     assert widget.hook("conversation") is None
+
+
+OPEN_SOCKET = """(url) => new Promise((resolve) => {
+  const socket = new WebSocket(url, "graphql-transport-ws");
+  socket.onopen = () => { resolve("open"); socket.close(); };
+  socket.onclose = () => resolve("refused");
+})"""
+
+
+def test_websocket_origin_check_follows_the_allow_list(
+    host_page, app_server, host_site, blocked_site
+):
+    ws_url = app_server.graphql_url.replace("http", "ws", 1)
+    seen = {}
+    for site in (host_site, blocked_site):
+        host_page.goto(site.page_url(app_server.bot_id))
+        seen[site.url] = host_page.evaluate(OPEN_SOCKET, ws_url)
+
+    assert seen == {host_site.url: "open", blocked_site.url: "refused"}
