@@ -10,7 +10,8 @@
  * localStorage, keyed by API origin and bot, so a reload (or another tab) resumes.
  */
 (function () {
-  const script = document.currentScript;
+  // currentScript is null only if run later than loaded (a tag manager's callback…).
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"][data-bot]');
   const botId = script && script.dataset.bot;
   if (!botId) {
     console.error("Botstream widget: the script tag needs data-bot=\"<bot id>\".");
