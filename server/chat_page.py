@@ -6,16 +6,50 @@ so it shows in a few hundred lines what any frontend has to do, resuming include
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from graphql import GraphQLSchema
 from strawberry import relay
 
 from bots.models import Bot
+from schema import schema
 from schema.common import parse_pk, pk_from_global_id
+
+# What the chat clients (static/chat/client.js) can use, by the schema members each
+# needs ("Type" or "Type.field"): the pages ask only for fields this server has.
+FEATURES = {
+    "feedback": ("Message.feedback", "Mutation.rateMessage"),
+    "suggestions": ("Message.suggestions", "SuggestionsReady"),
+    "regenerate": ("Message.replacesId", "Mutation.regenerateReply"),
+    "expiry": ("ConversationExpired", "Mutation.resetConversation"),
+    "startInputs": ("StartConversationInput.variables",),
+}
+
+
+def _has(graphql_schema: GraphQLSchema, member: str) -> bool:
+    type_name, _, field = member.partition(".")
+    found = graphql_schema.get_type(type_name)
+    return found is not None and (not field or field in getattr(found, "fields", {}))
+
+
+def features_of(graphql_schema: GraphQLSchema) -> tuple[str, ...]:
+    """The FEATURES whose every member `graphql_schema` has."""
+    return tuple(
+        name
+        for name, members in FEATURES.items()
+        if all(_has(graphql_schema, member) for member in members)
+    )
+
+
+@cache
+def client_features() -> tuple[str, ...]:
+    """The FEATURES of this server's schema (Strawberry's graphql-core schema)."""
+    return features_of(schema._schema)
 
 
 @dataclass(frozen=True)
@@ -66,5 +100,9 @@ async def chat(request: HttpRequest, bot_ref: str) -> HttpResponse:
     bot = await _listed().filter(pk=pk).afirst() if pk is not None else None
     if bot is None:
         raise Http404("No public active bot with this ID.")
-    context = {"bot": _chat_bot(bot), "max_length": settings.MESSAGE_MAX_LENGTH}
+    context = {
+        "bot": _chat_bot(bot),
+        "max_length": settings.MESSAGE_MAX_LENGTH,
+        "features": client_features(),
+    }
     return render(request, "chat.html", context)

@@ -9,6 +9,10 @@ stop it, or drop its socket.
 Every page records Content-Security-Policy violations (`PageRecord.csp`): the
 `securitypolicyviolation` events of each document and chromium's console reports.
 
+The widget tests load /widget.js into a page served from a second origin (another
+loopback port: `host_site`), listed in the server's CORS_ALLOWED_ORIGINS; a third origin
+(`blocked_site`, on 127.0.0.2) is not listed.
+
 Chromium is /usr/bin/chromium (`.ci/install-browser.sh`); never Playwright's download.
 Without it, or without the `playwright` package, the tests skip, except under CI=true,
 where they fail. Every page blocks and records requests leaving 127.0.0.1, and leaves a
@@ -33,6 +37,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser.host_site import HostSite
 from tests.support import run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +97,7 @@ class LiveServer:
     bot_pk: int
     owner_token: str
     log_path: Path
+    env: dict[str, str]
 
     @property
     def bot_id(self) -> str:
@@ -115,6 +121,14 @@ class LiveServer:
         body = response.json()
         assert not body.get("errors"), body["errors"]
         return body["data"]
+
+    def update_bot(self, **fields) -> None:
+        """Change the active bot's fields in the database (settings an owner would make)."""
+        code = (
+            "from bots.models import Bot; "
+            f"Bot.objects.filter(pk={self.bot_pk}).update(**{fields!r})"
+        )
+        run_manage(["shell", "-c", code], self.env)
 
 
 def _free_port() -> int:
@@ -140,9 +154,16 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> bool:
 
 
 @pytest.fixture(scope="package")
-def app_server(tmp_path_factory) -> LiveServer:
+def host_ports() -> tuple[int, int]:
+    """Ports of the two host-page origins: the first allowed by the API, the second not."""
+    return _free_port(), _free_port()
+
+
+@pytest.fixture(scope="package")
+def app_server(tmp_path_factory, host_ports) -> LiveServer:
     workdir = tmp_path_factory.mktemp("browser")
     env = _env(f"sqlite:///{workdir / 'db.sqlite3'}")
+    env["CORS_ALLOWED_ORIGINS"] = f"http://127.0.0.1:{host_ports[0]}"
     run_manage(["migrate", "--noinput"], env)
     seeded = re.search(r"^SEED (\d+) (\S+)$", run_manage(["shell", "-c", SEED], env), re.MULTILINE)
     assert seeded, "the seed script printed no SEED line"
@@ -165,7 +186,7 @@ def app_server(tmp_path_factory) -> LiveServer:
             "server/static is not served: server/settings.py needs "
             "STATICFILES_DIRS = [BASE_DIR / 'server' / 'static']"
         )
-        yield LiveServer(url, int(seeded[1]), seeded[2], log_path)
+        yield LiveServer(url, int(seeded[1]), seeded[2], log_path, env)
     finally:
         process.terminate()
         try:
@@ -175,6 +196,21 @@ def app_server(tmp_path_factory) -> LiveServer:
             process.wait(5)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log_path, ARTIFACTS / "daphne.log")
+
+
+@pytest.fixture(scope="package")
+def host_site(app_server, host_ports):
+    """Another site (another origin) embedding the widget, allowed by the API."""
+    with HostSite(host_ports[0], app_server.url) as site:
+        yield site
+
+
+@pytest.fixture(scope="package")
+def blocked_site(app_server, host_ports):
+    """A site the API does not allow: not in CORS_ALLOWED_ORIGINS, and on another loopback
+    address, since ALLOWED_HOSTS' 127.0.0.1 lets the websocket check pass any of its ports."""
+    with HostSite(host_ports[1], app_server.url, host="127.0.0.2") as site:
+        yield site
 
 
 @pytest.fixture(scope="package")
@@ -216,10 +252,10 @@ def page_record() -> PageRecord:
     return PageRecord()
 
 
-def _open_page(browser, app_server, record: PageRecord, viewport: dict):
+def _open_page(browser, app_server, record: PageRecord, viewport: dict, sites=()):
     context = browser.new_context(base_url=app_server.url, viewport=viewport)
     context.set_default_timeout(10_000)
-    local = (f"{app_server.url}/", "data:", "blob:")
+    local = (f"{app_server.url}/", *(f"{site.url}/" for site in sites), "data:", "blob:")
 
     def guard(route) -> None:
         url = route.request.url
@@ -252,6 +288,18 @@ def viewport() -> dict:
 @pytest.fixture
 def page(browser, app_server, page_record, viewport, request):
     context, page = _open_page(browser, app_server, page_record, viewport)
+    yield from _keep_screenshot(context, page, request)
+
+
+@pytest.fixture
+def host_page(browser, app_server, host_site, blocked_site, page_record, viewport, request):
+    """A page allowed to load the API's origin and the host sites' (nothing else)."""
+    sites = (host_site, blocked_site)
+    context, page = _open_page(browser, app_server, page_record, viewport, sites)
+    yield from _keep_screenshot(context, page, request)
+
+
+def _keep_screenshot(context, page, request):
     yield page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(Exception):

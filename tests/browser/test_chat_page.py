@@ -24,7 +24,13 @@ class Snapshot:
 
 
 class ChatPage:
-    """The demo chat as a visitor uses it: label, keyboard, buttons; state read from the DOM."""
+    """The demo chat as a visitor uses it: label, keyboard, buttons; state read from the DOM.
+
+    ROOT is the JavaScript expression of the node holding the chat's markup and HOOKS
+    that of its test hooks: the widget (test_widget.py) has them in its shadow root."""
+
+    ROOT = "document"
+    HOOKS = "window.__botstream"
 
     def __init__(self, page, server) -> None:
         self.page = page
@@ -41,7 +47,7 @@ class ChatPage:
     def reply(self) -> Snapshot:
         """The last assistant message as shown (empty before there is one)."""
         found = self.page.evaluate(
-            "() => { const all = document.querySelectorAll('#log li[data-role=ASSISTANT]');"
+            f"() => {{ const all = {self.ROOT}.querySelectorAll('#log li[data-role=ASSISTANT]');"
             " const li = all[all.length - 1];"
             " return li ? [li.querySelector('.msg__text').textContent, li.dataset.status]"
             " : ['', '']; }"
@@ -62,7 +68,7 @@ class ChatPage:
         raise AssertionError(f"reply never reached the expected state; last: {seen[-1:]}")
 
     def hook(self, name: str):
-        return self.page.evaluate(f"window.__botstream.{name}()")
+        return self.page.evaluate(f"{self.HOOKS}.{name}()")
 
     def stored_messages(self) -> list[dict]:
         """The conversation as the server stored it, read over GraphQL with the page's token."""
