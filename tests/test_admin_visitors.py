@@ -99,6 +99,7 @@ def bot_form(bot, start_inputs: str) -> dict:
         "max_tokens": bot.max_tokens,
         "system_prompt": bot.system_prompt,
         "is_active": "on",
+        "suggestions_count": bot.suggestions_count,
         "start_inputs": start_inputs,
         "scenarios-TOTAL_FORMS": 0,
         "scenarios-INITIAL_FORMS": 0,
