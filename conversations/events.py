@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     FAILED = "failed"
     CONVERSATION_UPDATED = "conversation"
     DELETED = "deleted"
+    EXPIRED = "expired"
     TURN_DONE = "turn_done"  # internal: the chat subscription's end of turn
 
 
@@ -122,6 +123,17 @@ class ConversationDeleted:
 
 
 @dataclass(frozen=True)
+class ConversationExpired:
+    """The conversation expired (closed for inactivity, or replaced by a reset): the
+    last event of its streams (subscribers then end). Replayed for a closed one."""
+
+    kind: ClassVar[EventKind] = EventKind.EXPIRED
+    conversation_id: int
+    closed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Internal: the turn started by `user_message_id` produced all its messages."""
 
@@ -137,6 +149,7 @@ Event = (
     | MessageFailed
     | ConversationUpdated
     | ConversationDeleted
+    | ConversationExpired
     | TurnDone
 )
 _CLASSES = {
@@ -148,13 +161,14 @@ _CLASSES = {
         MessageFailed,
         ConversationUpdated,
         ConversationDeleted,
+        ConversationExpired,
         TurnDone,
     )
 }
 _FIELD_NAMES = {
     cls: tuple(f.name for f in fields(cls)) for cls in (*_CLASSES.values(), MessageSnapshot)
 }
-_DATES = ("created_at", "updated_at")
+_DATES = ("created_at", "updated_at", "closed_at", "expires_at")
 _JSON_FIELDS = ("variables", "private_variables")
 _FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.INTERRUPTED)
 
@@ -211,6 +225,10 @@ def finished(message: Message | MessageSnapshot) -> MessageCompleted | MessageFa
     """Completed (complete/stopped) or failed (failed/interrupted), by the message status."""
     cls = MessageFailed if message.status in _FAILED_STATUSES else MessageCompleted
     return cls(message.conversation_id, _snapshot(message))
+
+
+def expired(conversation) -> ConversationExpired:
+    return ConversationExpired(conversation.pk, conversation.closed_at, conversation.expires_at)
 
 
 def _snapshot(message: Message | MessageSnapshot) -> MessageSnapshot:

@@ -1,5 +1,6 @@
 """Writes of the chat runtime: start conversations, accept messages, stop, mark read."""
 
+import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from bots.models import Bot, Scenario
 from bots.selectors import bot_list
-from conversations import events, transitions, turns
+from conversations import events, lifecycle, transitions, turns
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -54,6 +55,10 @@ def conversation_start(
     """Open a conversation; returns it and its chat token (shown once, stored hashed)."""
     bot = _startable_bot(user=user, bot_id=bot_id)
     scenario = _scenario_for(user=user, bot=bot, scenario_id=scenario_id)
+    return _open(bot=bot, scenario=scenario, user_session=user_session)
+
+
+def _open(*, bot: Bot, scenario: Scenario | None, user_session: str) -> tuple[Conversation, str]:
     raw_token = "chat_" + secrets.token_urlsafe(32)
     conversation = Conversation(
         bot=bot,
@@ -61,10 +66,31 @@ def conversation_start(
         user_session=user_session[:200],
         current_step=scenario.initial_step if scenario else None,
         token_digest=token_digest(raw_token),
+        expires_at=lifecycle.expiry_after(bot, timezone.now()),
     )
     conversation.full_clean(exclude=["token_digest"])
     conversation.save()
     return conversation, raw_token
+
+
+@transaction.atomic
+def conversation_reset(*, user, conversation: Conversation) -> tuple[Conversation, str]:
+    """A fresh conversation (new chat token) on the same bot, scenario and user session,
+    for a visitor whose conversation expired or who starts over; the old one is closed
+    unless a reply of it is still in progress (it then expires on its own).
+
+    The bot must still be startable (active, for visitors); the scenario is kept only
+    while it is still the bot's (and active, for visitors), else the bot's active one.
+    """
+    bot = _startable_bot(user=user, bot_id=conversation.bot_id)
+    scenario = None
+    if conversation.scenario_id is not None:
+        with contextlib.suppress(ValidationError):
+            scenario = _scenario_for(user=user, bot=bot, scenario_id=conversation.scenario_id)
+    if scenario is None:
+        scenario = _scenario_for(user=user, bot=bot, scenario_id=None)
+    lifecycle.close(conversation)
+    return _open(bot=bot, scenario=scenario, user_session=conversation.user_session)
 
 
 def _check_text(text: str) -> str:
@@ -101,6 +127,7 @@ async def message_accept(
     """
     if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
         raise _busy()
+    await lifecycle.ensure_open(conversation)
     if admit is not None:
         await admit()
     user_message, reply = await sync_to_async(message_send)(conversation=conversation, text=text)
@@ -123,11 +150,15 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
         raise NotFound("Conversation not found.")  # deleted since the caller looked it up
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise _busy()
+    now = timezone.now()
+    lifecycle.ensure_open_locked(conversation, now=now)
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
     reply = transitions.reply_slot(conversation=conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=now, expires_at=lifecycle.expiry_after(conversation.bot, now)
+    )
     return user_message, reply
 
 

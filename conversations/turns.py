@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bots.models import Step
 from bots.templating import RenderBudgetExceeded
-from conversations import events, transitions
+from conversations import events, lifecycle, transitions
 from conversations.engine.runner import Output, StepLimitExceeded, run_scenario_turn, state_of
 from conversations.generation import build_request, stream_reply
 from conversations.llm import LLMError, LLMRequest
@@ -251,6 +251,9 @@ async def run_turn(user_message_id: int, reply_id: int) -> None:
     finally:
         heartbeat.cancel()
     await _finish_leftovers(conversation.pk, user_message_id)
+    # A failed write only makes it expire earlier (counted from the visitor message).
+    with contextlib.suppress(DatabaseError):
+        await lifecycle.touch(conversation, conversation.bot)
     await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
 
 

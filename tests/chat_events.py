@@ -15,6 +15,7 @@ EVENT_FIELDS = """
   ... on MessageCompleted { message { id role content status errorCode error } }
   ... on MessageFailed { message { id role content status errorCode error } code error }
   ... on ConversationDeleted { conversationId }
+  ... on ConversationExpired { conversation { id status closedAt expiresAt } }
 """
 
 CHAT = f"""

@@ -18,6 +18,7 @@ class BotInput:
     system_prompt: auto
     is_active: auto
     is_public: auto
+    inactivity_timeout: auto
 
 
 @strawberry_django.partial(models.Bot)

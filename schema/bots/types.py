@@ -98,6 +98,9 @@ class Bot(ScopedNode):
     system_prompt: auto
     is_active: auto
     is_public: auto
+    inactivity_timeout: int = strawberry_django.field(
+        description="Seconds a conversation may stay idle before it expires; 0 = never."
+    )
     owner: User
     created_at: datetime
     updated_at: datetime

@@ -33,3 +33,8 @@ class MarkMessagesReadInput:
 @strawberry.input
 class DeleteConversationInput:
     id: relay.GlobalID
+
+
+@strawberry.input
+class ResetConversationInput:
+    conversation_id: relay.GlobalID

@@ -16,6 +16,7 @@ from schema.conversations.policy import message_accept
 from schema.conversations.types import (
     ConversationDeleted,
     ConversationEvent,
+    ConversationExpired,
     ConversationUpdated,
     Message,
     MessageCompleted,
@@ -60,6 +61,10 @@ def to_graphql(event: events.Event, conversation: models.Conversation):
     if isinstance(event, events.ConversationDeleted):
         conversation_id = relay.GlobalID("Conversation", str(event.conversation_id))
         return ConversationDeleted(conversation_id=conversation_id)
+    if isinstance(event, events.ConversationExpired):
+        conversation.closed_at = event.closed_at
+        conversation.expires_at = event.expires_at
+        return ConversationExpired(conversation=conversation)
     return None
 
 
