@@ -245,6 +245,8 @@ GENERATION_SWEEP_INTERVAL = env.float("GENERATION_SWEEP_INTERVAL", default=15.0)
 # in the database and run by `manage.py worker` (django-tasks-db's db_worker, which also
 # schedules the periodic jobs: core/periodic.py).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Finished task rows are deleted after this many days by a daily job (0: kept forever).
+TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=7)
 # Seconds between runs of the sweep that closes idle conversations (0 turns it off; the
 # expiry still holds: it is checked on every use).
 CONVERSATION_EXPIRY_SWEEP_INTERVAL = env.float("CONVERSATION_EXPIRY_SWEEP_INTERVAL", default=60.0)

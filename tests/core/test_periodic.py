@@ -118,3 +118,23 @@ def test_an_interval_of_zero_turns_the_job_off():
     periodic.periodic(NAME, every=lambda: 0.0)(lambda: runs.append(1))
     assert periodic.ensure_scheduled() == []
     assert _waiting() == []
+
+
+def test_the_housekeeping_job_prunes_old_task_results(settings):
+    from core.tasks import prune_task_results
+
+    settings.TASK_RESULTS_KEEP_DAYS = 7
+    # given two finished task results, one 8 days old
+    periodic.run_periodic.enqueue("unknown-job")
+    periodic.run_periodic.enqueue("unknown-job")
+    drain()
+    old, recent = DBTaskResult.objects.filter(status=TaskResultStatus.SUCCESSFUL)
+    DBTaskResult.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+    # when the worker runs the prune job
+    periodic._jobs.clear()
+    periodic.periodic("prune-task-results", every=lambda: 86400.0)(prune_task_results)
+    periodic.run_periodic.enqueue("prune-task-results")
+    drain()
+    # then the old result is gone, the recent one kept
+    assert not DBTaskResult.objects.filter(pk=old.pk).exists()
+    assert DBTaskResult.objects.filter(pk=recent.pk).exists()
