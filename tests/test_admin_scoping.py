@@ -135,6 +135,7 @@ def test_a_bot_added_by_an_editor_is_the_editors(editor_client, owner):
         "model": "gpt-4o-mini",
         "temperature": "0.5",
         "max_tokens": "100",
+        "inactivity_timeout": "3600",  # the form shows the default; a browser sends it
         "scenarios-TOTAL_FORMS": "0",
         "scenarios-INITIAL_FORMS": "0",
     }
