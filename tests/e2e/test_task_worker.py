@@ -160,6 +160,11 @@ async def test_two_workers_never_run_the_periodic_job_at_once(workers, database)
     await asyncio.sleep(3)
     for process in workers:
         assert process.poll() is None, "a worker died"
+    # (stopped gracefully, each finishing the run it holds, so no run is in flight)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.wait(timeout=15)
 
     # then the runs that took the lease never overlapped, and one chain is left
     output = await asyncio.to_thread(_manage, ["shell", "-c", RUNS], database.url)
