@@ -15,7 +15,6 @@ import sys
 import time
 
 import pytest
-import redis
 
 from tests.chat_events import CONVERSATION_EVENTS
 from tests.e2e.conftest import SERVER_ENV, _child_env, _manage
@@ -28,8 +27,7 @@ from tests.e2e.wsclient import (
     send_message,
     start_conversation,
 )
-from tests.support import E2E_REDIS_URL as REDIS_URL
-from tests.support import ROOT, require_redis
+from tests.support import ROOT
 
 SWEEP_INTERVAL = "0.3"
 UPDATE_BOT = """
@@ -51,15 +49,7 @@ print("RUNS", json.dumps([
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def redis_db() -> str:
-    require_redis(REDIS_URL)
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-    return REDIS_URL
+pytestmark = pytest.mark.usefixtures("redis_db")
 
 
 @pytest.fixture(scope="module")
