@@ -14,6 +14,10 @@ def validate_max_tokens(value: int) -> None:
 
 
 SUGGESTIONS_MAX_COUNT = 5
+# Seconds of inactivity after which a conversation expires (Rasa's and Botpress' session
+# expiry default to an hour; a chat widget left open over lunch should still work).
+DEFAULT_INACTIVITY_TIMEOUT = 3600
+MAX_INACTIVITY_TIMEOUT = 30 * 24 * 3600
 
 
 class BotType(models.TextChoices):
@@ -83,12 +87,25 @@ class Bot(models.Model):
             "options, max_length} (see bots.start_inputs)."
         ),
     )
+    inactivity_timeout = models.PositiveIntegerField(
+        default=DEFAULT_INACTIVITY_TIMEOUT,
+        validators=[MaxValueValidator(MAX_INACTIVITY_TIMEOUT)],
+        help_text=(
+            "Seconds a conversation may stay idle before it expires (its chat token then "
+            "stops working; the visitor may reset it). 0 = never. At most 30 days."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(inactivity_timeout__lte=MAX_INACTIVITY_TIMEOUT),
+                name="bot_inactivity_timeout_max",
+                violation_error_message="The inactivity timeout is at most 30 days.",
+            ),
             models.CheckConstraint(
                 condition=Q(temperature__gte=0) & Q(temperature__lte=2),
                 name="bot_temperature_0_2",

@@ -3,7 +3,8 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
-from conversations.models import Conversation, Feedback, Message
+from conversations import lifecycle
+from conversations.models import Conversation, ConversationStatus, Feedback, Message
 from core.admin_scoping import OwnedAdmin
 
 OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
@@ -88,11 +89,41 @@ class MessageStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ExpiryStatusFilter(admin.SimpleListFilter):
+    """Active or expired, by the same rule as the API's `status` filter."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return ConversationStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in ConversationStatus.values:
+            return queryset.filter(lifecycle.status_filter(self.value()))
+        return queryset
+
+
 @admin.register(Conversation)
 class ConversationAdmin(OwnedAdmin):
     owner_path = "bot__owner"
-    list_display = ("id", "bot", "user_session", "is_completed", "message_count", "created_at")
-    list_filter = (("bot", OWN_BOTS), "is_completed", MessageStatusFilter, "created_at")
+    list_display = (
+        "id",
+        "bot",
+        "user_session",
+        "status",
+        "is_completed",
+        "message_count",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = (
+        ("bot", OWN_BOTS),
+        ExpiryStatusFilter,
+        "is_completed",
+        MessageStatusFilter,
+        "created_at",
+    )
     search_fields = ("user_session", "bot__name", "messages__content")
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -102,6 +133,8 @@ class ConversationAdmin(OwnedAdmin):
         "current_step",
         "variables",
         "is_completed",
+        "expires_at",
+        "closed_at",
         "created_at",
         "updated_at",
     )
@@ -114,6 +147,10 @@ class ConversationAdmin(OwnedAdmin):
     @admin.display(ordering="message_count")
     def message_count(self, obj):
         return obj.message_count
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return ConversationStatus(lifecycle.status_of(obj)).label
 
     def has_add_permission(self, request):
         # Conversations start from the API, which shows the chat token once.

@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     CONVERSATION_UPDATED = "conversation"
     DELETED = "deleted"
     SUGGESTIONS = "suggestions"
+    EXPIRED = "expired"
     TURN_DONE = "turn_done"  # internal: the chat subscription's end of turn
 
 
@@ -137,6 +138,17 @@ class SuggestionsReady:
 
 
 @dataclass(frozen=True)
+class ConversationExpired:
+    """The conversation expired (closed for inactivity, or replaced by a reset): the
+    last event of its streams (subscribers then end). Replayed for a closed one."""
+
+    kind: ClassVar[EventKind] = EventKind.EXPIRED
+    conversation_id: int
+    closed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Internal: the turn started by `user_message_id` produced all its messages."""
 
@@ -153,6 +165,7 @@ Event = (
     | ConversationUpdated
     | ConversationDeleted
     | SuggestionsReady
+    | ConversationExpired
     | TurnDone
 )
 _CLASSES = {
@@ -165,13 +178,14 @@ _CLASSES = {
         ConversationUpdated,
         ConversationDeleted,
         SuggestionsReady,
+        ConversationExpired,
         TurnDone,
     )
 }
 _FIELD_NAMES = {
     cls: tuple(f.name for f in fields(cls)) for cls in (*_CLASSES.values(), MessageSnapshot)
 }
-_DATES = ("created_at", "updated_at")
+_DATES = ("created_at", "updated_at", "closed_at", "expires_at")
 _JSON_FIELDS = ("variables", "private_variables")
 _FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.INTERRUPTED)
 
@@ -232,6 +246,10 @@ def finished(message: Message | MessageSnapshot) -> MessageCompleted | MessageFa
 
 def suggested(message: Message) -> SuggestionsReady:
     return SuggestionsReady(message.conversation_id, message.pk, list(message.suggestions))
+
+
+def expired(conversation) -> ConversationExpired:
+    return ConversationExpired(conversation.pk, conversation.closed_at, conversation.expires_at)
 
 
 def _snapshot(message: Message | MessageSnapshot) -> MessageSnapshot:

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 
@@ -30,15 +32,46 @@ class Conversation(models.Model):
     )
     is_completed = models.BooleanField(default=False)
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When it expires if nothing happens meanwhile (the last activity plus the "
+        "bot's inactivity timeout); empty: never.",
+    )
+    closed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the expiry sweep closed it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["bot", "-created_at"])]
+        indexes = [
+            models.Index(fields=["bot", "-created_at"]),
+            # The expiry sweep's candidates: open conversations with an expiry time.
+            models.Index(
+                fields=["expires_at"],
+                name="conversation_open_expiry_idx",
+                condition=Q(closed_at__isnull=True, expires_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation {self.pk} with {self.bot}"
+
+    def expired_at(self, now: datetime) -> bool:
+        """Closed by the sweep, or idle past its expiry time as of `now` (before the sweep
+        ran). A reply still streaming keeps it open: the caller checks that
+        (`conversations.lifecycle.is_expired`)."""
+        return self.closed_at is not None or (
+            self.expires_at is not None and self.expires_at <= now
+        )
+
+
+class ConversationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
 
 
 class MessageRole(models.TextChoices):

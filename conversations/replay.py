@@ -18,6 +18,11 @@ How:
 5. A deleted conversation ends the stream: its `deleted` event is the last one, sent live
    by the delete, or found by the replay (deleted before the join) or the watchdog (the
    event was dropped and the messages it watched are gone).
+6. An expired conversation (conversations/lifecycle.py) ends the stream too: its
+   `expired` event is the last one, sent live by the sweep, added by the replay when the
+   conversation has expired, or found by the stream itself when it has been quiet past
+   the conversation's `expires_at` (so it holds before the sweep ran, and without a
+   channel layer shared with the worker).
 """
 
 import asyncio
@@ -26,14 +31,18 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.utils import timezone
 
-from conversations import events
+from conversations import events, lifecycle
 from conversations.events import Event
 from conversations.models import Conversation, Message, MessageStatus
 
 SYNC_RETRY_SECONDS = 1.0
+# The stream checks expiry this long after `expires_at` (the sweep usually came first).
+EXPIRY_CHECK_MARGIN = 1.0
 
 Finished = events.MessageCompleted | events.MessageFailed
 
@@ -63,6 +72,7 @@ class StreamState:
         self.reply_channel = reply_channel
         self.known: dict[int, _Known] = {}
         self.suggested: set[int] = set()
+        self.expires_at: datetime | None = None
 
     def unfinished(self) -> list[int]:
         return [pk for pk, known in self.known.items() if not known.terminal]
@@ -160,6 +170,23 @@ class StreamState:
                 out.append(events.ConversationDeleted(self.conversation_id))
         return out
 
+    def seconds_to_expiry(self) -> float | None:
+        if self.expires_at is None:
+            return None
+        left = (self.expires_at - timezone.now()).total_seconds()
+        return max(left, 0.0) + EXPIRY_CHECK_MARGIN
+
+    async def check_expiry(self) -> list[Event]:
+        """Quiet past `expires_at`: the end of the stream if the conversation has expired
+        (or is gone), else the next time to look."""
+        conversation = await Conversation.objects.filter(pk=self.conversation_id).afirst()
+        if conversation is None:
+            return [events.ConversationDeleted(self.conversation_id)]
+        if await lifecycle.is_expired(conversation):
+            return [events.expired(conversation)]
+        self.expires_at = conversation.expires_at
+        return []
+
 
 def event_as_created(event: Finished) -> events.MessageCreated:
     """A Created event for a message first seen finished: its text then comes as a delta."""
@@ -174,10 +201,13 @@ async def replay(
     followed by its suggestions if it has some. Only the latest version of a regenerated
     reply is replayed.
 
-    A conversation deleted since the caller looked it up replays as its `deleted` event.
+    A conversation deleted since the caller looked it up replays as its `deleted` event;
+    an expired one ends with its `expired` event.
     """
-    if not await Conversation.objects.filter(pk=state.conversation_id).aexists():
+    conversation = await Conversation.objects.filter(pk=state.conversation_id).afirst()
+    if conversation is None:
         return [events.ConversationDeleted(state.conversation_id)]
+    state.expires_at = conversation.expires_at
     out: list[Event] = []
     queryset = Message.objects.filter(
         conversation_id=state.conversation_id, replaced_by__isnull=True
@@ -203,7 +233,12 @@ async def replay(
             await state._request_sync(message.pk, state.known[message.pk])
         if message.suggestions:
             out += state._suggestions(events.suggested(message))
+    if await lifecycle.is_expired(conversation):
+        out.append(events.expired(conversation))
     return out
+
+
+ENDINGS = (events.ConversationDeleted, events.ConversationExpired)
 
 
 async def conversation_events(
@@ -232,24 +267,29 @@ async def conversation_events(
         since_id = await after_join() if after_join is not None else None
         for event in await replay(state, resume, since_id):
             yield event
-            if isinstance(event, events.ConversationDeleted):
+            if isinstance(event, ENDINGS):
                 return
         next_message: asyncio.Task | None = None
         try:
             while True:
                 if next_message is None:
                     next_message = asyncio.ensure_future(anext(listener))
-                timeout = settings.STREAM_WATCHDOG_SECONDS if state.unfinished() else None
+                unfinished = bool(state.unfinished())
+                timeout = (
+                    settings.STREAM_WATCHDOG_SECONDS if unfinished else state.seconds_to_expiry()
+                )
                 done, _ = await asyncio.wait({next_message}, timeout=timeout)
                 if done:
                     incoming = events.decode(next_message.result()["event"])
                     next_message = None
                     found = await state.accept(incoming)
-                else:
+                elif unfinished:
                     found = await state.check_database()
+                else:
+                    found = await state.check_expiry()
                 for event in found:
                     yield event
-                    if isinstance(event, events.ConversationDeleted):
+                    if isinstance(event, ENDINGS):
                         return
         finally:
             if next_message is not None and not next_message.done():

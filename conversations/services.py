@@ -1,5 +1,6 @@
 """Writes of the chat runtime: start conversations, accept messages, stop, rate, mark read."""
 
+import contextlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,7 +14,7 @@ from django.utils import timezone
 from bots.models import Bot, Scenario, StepType
 from bots.selectors import bot_list
 from bots.start_inputs import start_variables
-from conversations import events, transitions, turns
+from conversations import events, lifecycle, transitions, turns
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -68,14 +69,21 @@ def conversation_start(
     bot = _startable_bot(user=user, bot_id=bot_id)
     scenario = _scenario_for(user=user, bot=bot, scenario_id=scenario_id)
     initial = _within_variables_cap(start_variables(bot.start_inputs, variables))
+    return _open(bot=bot, scenario=scenario, user_session=user_session, variables=initial)
+
+
+def _open(
+    *, bot: Bot, scenario: Scenario | None, user_session: str, variables: dict
+) -> tuple[Conversation, str]:
     raw_token = "chat_" + secrets.token_urlsafe(32)
     conversation = Conversation(
         bot=bot,
         scenario=scenario,
-        variables=initial,
+        variables=variables,
         user_session=user_session[:200],
         current_step=scenario.initial_step if scenario else None,
         token_digest=token_digest(raw_token),
+        expires_at=lifecycle.expiry_after(bot, timezone.now()),
     )
     conversation.full_clean(exclude=["token_digest"])
     conversation.save()
@@ -90,6 +98,31 @@ def _within_variables_cap(variables: dict) -> dict:
         message = f"variables: larger than {limit} bytes of JSON together"
         raise ValidationError({"variables": ValidationError(message, code="too_long")})
     return variables
+
+
+@transaction.atomic
+def conversation_reset(*, user, conversation: Conversation) -> tuple[Conversation, str]:
+    """A fresh conversation (new chat token) on the same bot, scenario and user session,
+    for a visitor whose conversation expired or who starts over; the old one is closed
+    unless a reply of it is still in progress (it then expires on its own).
+
+    The bot must still be startable (active, for visitors); the scenario is kept only
+    while it is still the bot's (and active, for visitors), else the bot's active one.
+    """
+    bot = _startable_bot(user=user, bot_id=conversation.bot_id)
+    scenario = None
+    if conversation.scenario_id is not None:
+        with contextlib.suppress(ValidationError):
+            scenario = _scenario_for(user=user, bot=bot, scenario_id=conversation.scenario_id)
+    if scenario is None:
+        scenario = _scenario_for(user=user, bot=bot, scenario_id=None)
+    # The visitor's start values carry over (collected variables do not).
+    declared = {spec.get("name") for spec in bot.start_inputs}
+    carried = {k: v for k, v in conversation.variables.items() if k in declared}
+    lifecycle.close(conversation)
+    return _open(
+        bot=bot, scenario=scenario, user_session=conversation.user_session, variables=carried
+    )
 
 
 def _check_text(text: str) -> str:
@@ -126,6 +159,7 @@ async def message_accept(
     """
     if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
         raise _busy()
+    await lifecycle.ensure_open(conversation)
     if admit is not None:
         await admit()
     user_message, reply = await sync_to_async(message_send)(conversation=conversation, text=text)
@@ -148,11 +182,15 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
         raise NotFound("Conversation not found.")  # deleted since the caller looked it up
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise _busy()
+    now = timezone.now()
+    lifecycle.ensure_open_locked(conversation, now=now)
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
     reply = transitions.reply_slot(conversation=conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=now, expires_at=lifecycle.expiry_after(conversation.bot, now)
+    )
     return user_message, reply
 
 
@@ -170,6 +208,7 @@ async def reply_regenerate_accept(
     """
     if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
         raise _busy()
+    await lifecycle.ensure_open(conversation)
     if admit is not None:
         await admit()
     user_message_id, reply = await sync_to_async(reply_regenerate)(
@@ -195,6 +234,8 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
         raise NotFound("Conversation not found.")
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise _busy()
+    now = timezone.now()
+    lifecycle.ensure_open_locked(conversation, now=now)
     message = conversation.messages.select_related("step").filter(pk=message_id).first()
     if message is None:
         raise NotFound("Message not found.")
@@ -227,7 +268,9 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
     )
     # Superseded: listed nowhere as unread (Conversation.unreadCount counts every row).
     Message.objects.filter(pk=message.pk).update(is_read=True)
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=now, expires_at=lifecycle.expiry_after(conversation.bot, now)
+    )
     return user_message_id, reply
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from bots.models import Step, StepType
 from bots.templating import RenderBudgetExceeded
-from conversations import events, suggestions, transitions
+from conversations import events, lifecycle, suggestions, transitions
 from conversations.engine.runner import (
     Output,
     ScenarioRun,
@@ -283,6 +283,9 @@ async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = Fa
     finally:
         heartbeat.cancel()
     await _finish_leftovers(conversation.pk, user_message_id)
+    # A failed write only makes it expire earlier (counted from the visitor message).
+    with contextlib.suppress(DatabaseError):
+        await lifecycle.touch(conversation, conversation.bot)
     await _suggest(conversation, outputs)
     await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message_id))
 

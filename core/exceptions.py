@@ -18,3 +18,9 @@ class AuthenticationRequired(PermissionDenied):
 
 class Forbidden(PermissionDenied):
     code = "forbidden"
+
+
+class ConversationExpired(PermissionDenied):
+    """The conversation expired after its bot's inactivity timeout (or was replaced)."""
+
+    code = "conversation_expired"

@@ -11,6 +11,8 @@ from strawberry_django.relay.utils import resolve_model_node
 from strawberry_django.resolvers import django_resolver
 from strawberry_django.utils.typing import get_django_definition
 
+from core.exceptions import ConversationExpired
+
 # The range of the integer primary keys (Postgres bigint; SQLite INTEGER).
 _PK_RANGE = range(-(2**63), 2**63)
 # Digits of the longest key, with a sign: longer text is refused before int() reads it
@@ -113,6 +115,10 @@ def visible(
     selector receives it.
     """
     context = info.context
+    if visitors and context.expired_conversation_id and not context.user.is_authenticated:
+        raise ConversationExpired(
+            "This chat token's conversation has expired: start a new one with resetConversation."
+        )
     admitted = context.user.is_authenticated or (visitors and context.chat_token)
     if required and not admitted and is_top_level(info):
         context.get_user(required=True)

@@ -18,6 +18,9 @@ class Context:
     credential: Any = None
     # A visitor's chat token (X-Chat-Token header or connection_init `chatToken`).
     chat_token: str | None = None
+    # Over HTTP: the conversation of `chat_token` when it has expired (its token then
+    # opens nothing but resetConversation).
+    expired_conversation_id: int | None = None
     ws: Any = None
     connection_params: Any = None
     # Per-request caches (e.g. conversations a chat token unlocks).

@@ -25,7 +25,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from accounts.authentication import AuthenticationFailed, AuthenticationThrottled
 from conversations.replay import LiveEventsUnavailable
-from core.exceptions import AuthenticationRequired
+from core.exceptions import AuthenticationRequired, ConversationExpired
 from core.ratelimit import RateLimited
 
 
@@ -54,6 +54,8 @@ ERRORS: dict[type[BaseException], Mapped] = {
     ObjectDoesNotExist: Mapped("NOT_FOUND", 404),
     PermissionDenied: Mapped("FORBIDDEN", 403),
     AuthenticationRequired: Mapped("UNAUTHENTICATED", 401),
+    # An expired conversation, or its chat token (also closes a socket's connection_init).
+    ConversationExpired: Mapped("CONVERSATION_EXPIRED", 410, 4410),
     RateLimited: Mapped("RATE_LIMITED", 429),
     # Credentials refused before GraphQL runs (accounts/authentication.py).
     AuthenticationFailed: Mapped("UNAUTHENTICATED", 401, 4403),

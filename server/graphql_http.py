@@ -45,6 +45,8 @@ from accounts.authentication import (
     session_credential,
     user_from_authorization,
 )
+from conversations import lifecycle
+from core.storable import is_storable
 from schema.context import Context
 from schema.errors import OUTAGE_ERRORS, CsrfFailed, mapped, status_of
 
@@ -280,10 +282,15 @@ class GraphQLView(AsyncGraphQLView):
         if user is None:
             user = await request.auser() if hasattr(request, "auser") else AnonymousUser()
             credential = session_credential(user, getattr(request, "session", None))
+        chat_token = request.headers.get("X-Chat-Token") or None
+        expired = None
+        if chat_token is not None and is_storable(chat_token):
+            expired = await lifecycle.expired_token_conversation(chat_token)
         return Context(
             request=request,
             response=response,
             user=user,
             credential=credential,
-            chat_token=request.headers.get("X-Chat-Token") or None,
+            chat_token=chat_token,
+            expired_conversation_id=expired,
         )

@@ -48,6 +48,8 @@ from accounts.authentication import (
     session_credential,
     user_from_authorization,
 )
+from conversations import lifecycle
+from core.exceptions import ConversationExpired
 from core.ratelimit import client_ip
 from core.storable import is_storable
 from overrides.channels_consumer import ResilientLayerMixin
@@ -317,11 +319,20 @@ class GraphQLWSConsumer(ResilientLayerMixin, BaseConsumer):
             # A lone surrogate cannot even be hashed: a wrong token, not an internal error.
             raise ConnectionRejectionError({"message": "Invalid chat token."})
         context.chat_token = chat_token
+        if chat_token is not None and not context.user.is_authenticated:
+            await self._refuse_expired(chat_token)
         interval = settings.WS_AUTH_RECHECK_INTERVAL
         if context.credential is not None and interval > 0 and not self.credential_task:
             self.credential_task = asyncio.create_task(self._recheck(context.credential, interval))
         # UNSET, not None: graphql-transport-ws then acks without a `payload: null`.
         return UNSET
+
+    async def _refuse_expired(self, chat_token: str) -> None:
+        """An expired conversation's token opens no socket: close with 4410 and the code
+        in the reason (the visitor calls resetConversation over HTTP)."""
+        if await lifecycle.expired_token_conversation(chat_token) is not None:
+            exc = ConversationExpired("Conversation expired: call resetConversation.")
+            raise CloseConnection(mapped(exc).close_code, f"{mapped(exc).code}: {exc}")
 
     async def _recheck(self, credential, interval: float) -> None:
         """Close 4403 once the socket's credential would no longer authenticate."""

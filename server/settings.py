@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "strawberry_django",
+    "django_tasks",
+    "django_tasks_db",
+    "core",
     "accounts",
     "bots",
     "conversations",
@@ -238,6 +241,19 @@ MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=4000)
 # A visitor's comment on a rated reply (rateMessage).
 FEEDBACK_COMMENT_MAX_LENGTH = env.int("FEEDBACK_COMMENT_MAX_LENGTH", default=2000)
 GENERATION_SWEEP_INTERVAL = env.float("GENERATION_SWEEP_INTERVAL", default=15.0)
+
+# --- Background tasks (django-tasks; the database backend, so no extra service) ---
+# Durable work (expiry sweeps; webhook delivery and document indexing next) is enqueued
+# in the database and run by `manage.py worker` (django-tasks-db's db_worker, which also
+# schedules the periodic jobs: core/periodic.py).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Finished task rows are deleted after this many days by a daily job (0: kept forever).
+TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=7)
+# Seconds between runs of the sweep that closes idle conversations (0 turns it off; the
+# expiry still holds: it is checked on every use).
+CONVERSATION_EXPIRY_SWEEP_INTERVAL = env.float("CONVERSATION_EXPIRY_SWEEP_INTERVAL", default=60.0)
+# Most conversations one sweep closes (the rest go to the next run).
+CONVERSATION_EXPIRY_SWEEP_BATCH = env.int("CONVERSATION_EXPIRY_SWEEP_BATCH", default=500)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.

@@ -16,6 +16,7 @@ EVENT_FIELDS = """
   ... on MessageFailed { message { id role content status errorCode error } code error }
   ... on ConversationDeleted { conversationId }
   ... on SuggestionsReady { messageId suggestions }
+  ... on ConversationExpired { conversation { id status closedAt expiresAt } }
 """
 
 CHAT = f"""

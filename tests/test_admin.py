@@ -148,3 +148,22 @@ def test_staff_without_superuser_sees_only_own_bots(client, data, owner):
 
     assert [bot.name for bot in response.context["cl"].result_list] == ["Editor's bot"]
     assert client.get(url(Bot, "change", data[Bot].pk)).status_code == 302
+
+
+def test_conversations_are_filtered_by_expiry_status(admin_client, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.models import Conversation
+
+    bot = BotFactory(owner=owner)
+    now = timezone.now()
+    Conversation.objects.create(bot=bot, token_digest="x", expires_at=now - timedelta(minutes=1))
+    Conversation.objects.create(bot=bot, token_digest="y", expires_at=now + timedelta(hours=1))
+    changelist = url(Conversation, "changelist")
+    for status, label in (("expired", "Expired"), ("active", "Active")):
+        response = admin_client.get(changelist, {"status": status})
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == 1
+        assert f'<td class="field-status">{label}</td>' in response.text

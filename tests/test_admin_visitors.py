@@ -100,6 +100,7 @@ def bot_form(bot, start_inputs: str) -> dict:
         "system_prompt": bot.system_prompt,
         "is_active": "on",
         "suggestions_count": bot.suggestions_count,
+        "inactivity_timeout": bot.inactivity_timeout,
         "start_inputs": start_inputs,
         "scenarios-TOTAL_FORMS": 0,
         "scenarios-INITIAL_FORMS": 0,

@@ -42,6 +42,7 @@ class BotInput:
     suggestions_enabled: auto
     suggestions_count: auto
     suggestions_prompt: auto
+    inactivity_timeout: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

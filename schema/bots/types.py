@@ -149,6 +149,9 @@ class Bot(ScopedNode):
     suggestions_prompt: auto = strawberry_django.field(
         description="Instructions for the suggestions; empty: the built-in default."
     )
+    inactivity_timeout: int = strawberry_django.field(
+        description="Seconds a conversation may stay idle before it expires; 0 = never."
+    )
     owner: User
     created_at: datetime
     updated_at: datetime

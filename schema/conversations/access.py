@@ -1,14 +1,34 @@
 from django.contrib.auth.models import AnonymousUser
 from strawberry import relay
 
+from conversations import lifecycle
 from conversations.models import Conversation, Message
-from conversations.selectors import conversation_list, message_list
+from conversations.selectors import (
+    conversation_is_managed_by,
+    conversation_list,
+    message_list,
+)
 from core.exceptions import AuthenticationRequired, Forbidden, NotFound
 from schema.common import pk_from_global_id
 
 
 async def conversation_for(info, conversation_id: relay.GlobalID | str, *, field="conversation_id"):
-    """The conversation the caller (owner, staff, or chat-token holder) may use."""
+    """The conversation the caller (owner, staff, or chat-token holder) may use; a
+    visitor's expired conversation is refused (CONVERSATION_EXPIRED)."""
+    conversation = await any_conversation_for(info, conversation_id, field=field)
+    await _usable_by_visitor(info, conversation)
+    return conversation
+
+
+async def _usable_by_visitor(info, conversation: Conversation) -> None:
+    if not conversation_is_managed_by(user=info.context.user, conversation=conversation):
+        await lifecycle.ensure_open(conversation)
+
+
+async def any_conversation_for(
+    info, conversation_id: relay.GlobalID | str, *, field="conversation_id"
+) -> Conversation:
+    """The conversation the caller may see, expired or not (resetConversation)."""
     context = info.context
     if not (context.user.is_authenticated or context.chat_token):
         raise AuthenticationRequired(
@@ -27,9 +47,10 @@ async def message_for(info, message_id: relay.GlobalID | str, *, field="message_
     context = info.context
     pk = pk_from_global_id(message_id, "Message", field=field)
     visible = message_list(user=context.user, chat_token=context.chat_token)
-    message = await visible.filter(pk=pk).afirst()
+    message = await visible.select_related("conversation__bot").filter(pk=pk).afirst()
     if message is None:
         raise NotFound("Message not found.")
+    await _usable_by_visitor(info, message.conversation)
     return message
 
 
@@ -55,4 +76,10 @@ async def visitor_message_for(info, message_id: relay.GlobalID | str, *, field="
     raise NotFound("Message not found.")
 
 
-__all__ = ["Conversation", "conversation_for", "message_for", "visitor_message_for"]
+__all__ = [
+    "Conversation",
+    "any_conversation_for",
+    "conversation_for",
+    "message_for",
+    "visitor_message_for",
+]

@@ -57,3 +57,8 @@ class RateMessageInput:
     comment: str | None = strawberry.field(
         default=None, description='Why; omitted or null keeps the current comment, "" clears it.'
     )
+
+
+@strawberry.input
+class ResetConversationInput:
+    conversation_id: relay.GlobalID

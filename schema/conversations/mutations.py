@@ -6,17 +6,23 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from strawberry import relay
 
-from conversations import services
+from conversations import events, services
 from conversations.turns import end_conversation, stop_generation
 from core.ratelimit import client_ip, hit
 from schema.common import pk_from_global_id
 from schema.context import Info
-from schema.conversations.access import conversation_for, message_for, visitor_message_for
+from schema.conversations.access import (
+    any_conversation_for,
+    conversation_for,
+    message_for,
+    visitor_message_for,
+)
 from schema.conversations.inputs import (
     DeleteConversationInput,
     MarkMessagesReadInput,
     RateMessageInput,
     RegenerateReplyInput,
+    ResetConversationInput,
     SendMessageInput,
     StartConversationInput,
     StopGenerationInput,
@@ -27,6 +33,7 @@ from schema.conversations.types import (
     Message,
     RateMessagePayload,
     RegenerateReplyPayload,
+    ResetConversationPayload,
     SendMessagePayload,
     StartConversationPayload,
 )
@@ -60,6 +67,29 @@ class ConversationMutation:
                 variables=input.variables,
             )
         return StartConversationPayload(conversation=conversation, chat_token=token)
+
+    @strawberry.mutation(
+        description="A fresh conversation (new chat token) on the same bot, scenario and "
+        "user session; the old one is closed. Accepts an expired conversation's token."
+    )
+    async def reset_conversation(
+        self, info: Info, input: ResetConversationInput
+    ) -> ResetConversationPayload:
+        with graphql_errors():
+            old = await any_conversation_for(info, input.conversation_id)
+            was_open = old.closed_at is None
+            await hit(
+                settings.RATE_LIMIT_CONVERSATION_START,
+                "conversation-start",
+                client_ip(info.context.request),
+                what="conversations started",
+            )
+            conversation, token = await sync_to_async(services.conversation_reset)(
+                user=info.context.user, conversation=old
+            )
+        if was_open and old.closed_at is not None:  # closed now: end its streams
+            await events.publish(old.pk, events.expired(old))
+        return ResetConversationPayload(conversation=conversation, chat_token=token)
 
     @strawberry.mutation(
         description="Send a visitor message; returns at once while the reply is generated."

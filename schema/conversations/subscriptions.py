@@ -16,6 +16,7 @@ from schema.conversations.policy import message_accept
 from schema.conversations.types import (
     ConversationDeleted,
     ConversationEvent,
+    ConversationExpired,
     ConversationUpdated,
     Message,
     MessageCompleted,
@@ -64,6 +65,10 @@ def to_graphql(event: events.Event, conversation: models.Conversation):
     if isinstance(event, events.SuggestionsReady):
         message_id = relay.GlobalID("Message", str(event.message_id))
         return SuggestionsReady(message_id=message_id, suggestions=list(event.suggestions))
+    if isinstance(event, events.ConversationExpired):
+        conversation.closed_at = event.closed_at
+        conversation.expires_at = event.expires_at
+        return ConversationExpired(conversation=conversation)
     return None
 
 

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
 
 from bots import models as bot_models
-from conversations import models
+from conversations import lifecycle, models
 from conversations.selectors import (
     conversation_is_managed_by,
     conversation_list,
@@ -23,6 +23,7 @@ from schema.common import ScopedNode, visible
 MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
 RatingEnum = strawberry.enum(models.Rating, name="Rating")
+ConversationStatusEnum = strawberry.enum(models.ConversationStatus, name="ConversationStatus")
 
 
 @strawberry_django.type(bot_models.Bot, name="BotProfile")
@@ -188,6 +189,12 @@ class ConversationFilter:
     is_completed: auto
     user_session: auto
 
+    @strawberry_django.filter_field(
+        description="ACTIVE, or EXPIRED (closed, or idle past expiresAt)."
+    )
+    def status(self, value: ConversationStatusEnum, prefix: str) -> Q:
+        return lifecycle.status_filter(value, prefix=prefix)
+
     @strawberry_django.filter_field
     def bot(self, value: relay.GlobalID, prefix: str) -> Q:
         return Q(**{f"{prefix}bot_id": value.node_id})
@@ -197,6 +204,7 @@ class ConversationFilter:
 class ConversationOrder:
     created_at: auto
     updated_at: auto
+    expires_at: auto
 
 
 @strawberry_django.type(models.Conversation, filters=ConversationFilter, ordering=ConversationOrder)
@@ -206,9 +214,23 @@ class Conversation(ScopedNode):
     user_session: auto
     variables: JSON
     is_completed: auto
+    expires_at: datetime | None = strawberry_django.field(
+        description="When it expires if nothing happens meanwhile (null: never)."
+    )
+    closed_at: datetime | None = strawberry_django.field(
+        description="When the expiry sweep (or a reset) closed it."
+    )
     created_at: datetime
     updated_at: datetime
     bot: BotProfile
+
+    @strawberry_django.field(
+        only=["expires_at", "closed_at"],
+        description="EXPIRED once closed or idle past expiresAt: it then refuses messages "
+        "(code CONVERSATION_EXPIRED); a visitor continues with resetConversation.",
+    )
+    def status(self, root: models.Conversation) -> ConversationStatusEnum:
+        return lifecycle.status_of(root)
 
     messages: DjangoListConnection[Message] = strawberry_django.connection(
         description="Messages, oldest first, regenerated replies in their latest version "
@@ -251,6 +273,14 @@ class StartConversationPayload:
     conversation: Conversation
     chat_token: str = strawberry.field(
         description="Send it as X-Chat-Token (HTTP) or chatToken (websocket). Shown once."
+    )
+
+
+@strawberry.type
+class ResetConversationPayload:
+    conversation: Conversation = strawberry.field(description="The fresh conversation.")
+    chat_token: str = strawberry.field(
+        description="Its chat token (the old one no longer works). Shown once."
     )
 
 
@@ -319,6 +349,14 @@ class SuggestionsReady:
     suggestions: list[str]
 
 
+@strawberry.type(
+    description="The conversation expired (idle past its bot's inactivity timeout, or "
+    "replaced by resetConversation): the last event, then the subscription completes."
+)
+class ConversationExpired:
+    conversation: Conversation
+
+
 ConversationEvent = Annotated[
     MessageCreated
     | MessageDelta
@@ -326,6 +364,7 @@ ConversationEvent = Annotated[
     | MessageFailed
     | ConversationUpdated
     | ConversationDeleted
-    | SuggestionsReady,
+    | SuggestionsReady
+    | ConversationExpired,
     strawberry.union("ConversationEvent"),
 ]

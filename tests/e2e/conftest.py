@@ -34,7 +34,16 @@ import pytest
 
 from tests.e2e.wsclient import GraphQLHTTP
 from tests.fake_openai import FakeOpenAI
-from tests.support import Daphne, PortTaken, pg_drop, pg_recreate, run_manage, with_db_name
+from tests.support import (
+    E2E_REDIS_URL,
+    Daphne,
+    PortTaken,
+    pg_drop,
+    pg_recreate,
+    require_redis,
+    run_manage,
+    with_db_name,
+)
 
 HEALTH_TIMEOUT = 20.0
 # Tokens like the fake server's: a word with its trailing whitespace.
@@ -140,6 +149,25 @@ def script(fake) -> Script:
     fake.mode = None
     fake.clear()
     return fake.reply
+
+
+# --- Redis, for the modules that run several processes ---
+
+
+@pytest.fixture(scope="module")
+def redis_db() -> str:
+    """Redis present (skipped without it, except under CI=true), its e2e db flushed. Use
+    it first (`pytestmark = pytest.mark.usefixtures("redis_db")`): it is checked before
+    any server or database is set up."""
+    import redis
+
+    require_redis(E2E_REDIS_URL)
+    client = redis.Redis.from_url(E2E_REDIS_URL, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return E2E_REDIS_URL
 
 
 # --- databases ---

@@ -12,7 +12,6 @@ import time
 
 import httpx
 import pytest
-import redis
 
 from tests.chat_events import CONVERSATION_EVENTS, rebuild
 from tests.e2e.conftest import words
@@ -34,20 +33,9 @@ from tests.e2e.wsclient import (
     streamed_at_least,
     terminal_event,
 )
-from tests.support import E2E_REDIS_URL as REDIS_URL
-from tests.support import require_redis
 
-
-@pytest.fixture(scope="module", autouse=True)
-def redis_db() -> str:
-    """Redis present (checked before any server or database is set up), db flushed."""
-    require_redis(REDIS_URL)
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-    return REDIS_URL
+# Redis present (checked before any server or database is set up), its db flushed.
+pytestmark = pytest.mark.usefixtures("redis_db")
 
 
 @pytest.fixture(scope="module", params=["pubsub", "core"])

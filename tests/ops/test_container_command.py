@@ -7,6 +7,7 @@ runs.
 """
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -56,6 +57,17 @@ def test_workers_run_daphne_behind_a_proxy_on_the_shared_socket():
     assert command[command.index("--websocket_timeout") + 1] == "86400"
 
 
+def test_the_task_worker_runs_beside_daphne():
+    program = supervisor_section("program:tasks")
+    command = shlex.split(program["command"])
+
+    assert command[:3] == ["python", "manage.py", "worker"]
+    assert "--no-reload" in command  # code reloading is for development
+    assert program["autorestart"] == "true"
+    assert program["stopsignal"] == "TERM"
+    assert int(program["stopwaitsecs"]) < 30
+
+
 def test_workers_bound_http_requests():
     command = worker_command()
     nginx = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -84,6 +96,10 @@ def test_container_command_serves_healthz_and_readyz(tmp_path):
         deadline = time.monotonic() + 90
         _, health = wait_for(f"http://127.0.0.1:{port}/healthz", process, deadline)
         _, ready = wait_for(f"http://127.0.0.1:{port}/readyz", process, deadline)
+        while "run_periodic state=SUCCESSFUL" not in log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the task worker ran no periodic job"
+            assert process.poll() is None
+            time.sleep(0.2)
         healthcheck = subprocess.run(
             [sys.executable, str(HEALTHCHECK)],
             env={**env, "PORT": str(port)},
@@ -101,3 +117,6 @@ def test_container_command_serves_healthz_and_readyz(tmp_path):
     listening = [line for line in output.splitlines() if "Listening on TCP address" in line]
     assert json.loads(listening[0])["logger"] == "daphne.server"  # JSON logs with DEBUG off
     assert process.returncode is not None
+    # Beside daphne, supervisord runs the task-queue worker, which scheduled and ran the
+    # expiry sweep (core/periodic.py) on the same database.
+    assert "Scheduled periodic job expire-idle-conversations." in output
