@@ -68,7 +68,7 @@ async def test_send_message_and_its_turn_cost_a_fixed_number_of_statements(offli
     assert sent["reply"]["status"] == "PENDING"
     reply = await Message.objects.filter(role="assistant").alast()
     assert reply.status == "complete" and reply.content
-    assert len(sql) == 13, "\n".join(sql)
+    assert len(sql) == 9, "\n".join(sql)
 
 
 async def test_start_conversation_costs_a_fixed_number_of_statements():
@@ -79,4 +79,4 @@ async def test_start_conversation_costs_a_fixed_number_of_statements():
     async with statements() as sql:
         await start_conversation(to_base64("Bot", bot.pk))
 
-    assert len(sql) == 5, "\n".join(sql)
+    assert len(sql) == 3, "\n".join(sql)
