@@ -11,6 +11,7 @@ from strawberry_django.relay import DjangoListConnection
 from bots import models as bot_models
 from conversations import models
 from conversations.selectors import conversation_is_managed_by, conversation_list, message_list
+from overrides.strawberry_frames import root_only
 from schema.bots.types import BotTypeEnum
 from schema.common import ScopedNode, visible
 
@@ -59,10 +60,12 @@ class Message(ScopedNode):
     updated_at: datetime
 
     @strawberry_django.field(only=["conversation_id"])
+    @root_only
     def conversation_id(self, root: models.Message) -> relay.GlobalID:
         return relay.GlobalID("Conversation", str(root.conversation_id))
 
     @classmethod
+    @root_only
     def resolve_id(cls, root, *, info) -> str:
         # A row, or an event's MessageSnapshot (subscriptions show events without a read).
         return str(root.pk)
