@@ -17,21 +17,31 @@ each has nothing to do for a result without errors: the extensions' results (all
 and `on_stream_result` hooks (Strawberry's no-op and MaskErrors', and hooks marked
 `errors_only`, such as schema/extensions.py's); then `FrameSchema` skips them.
 
-The plan covers only what cannot differ from execution:
+The plan covers only what cannot differ from execution, for any subscriber (plans and
+their filled text are shared by every connection, owners' and visitors' alike):
 - fields Strawberry resolves as `getattr(source, name)` ("basic" fields: no resolver, no
-  field extensions or permissions, no arguments, the default resolver), of leaf types
-  (serialized by the type's own `coerce_output_value`, as graphql-core does) or of
-  object types whose value is an instance of exactly that Strawberry type;
+  field extensions or permissions, no arguments, the default resolver); strawberry-django
+  columns without a resolver (concrete, not relations or files: a model instance's loaded
+  value, a deferred one is executed; an event snapshot's attribute); Relay's `id` when
+  the type's `resolve_id` is strawberry-django's (a loaded primary key) or marked
+  `root_only`; resolvers marked `root_only` (a function of the root alone);
+- of leaf types (serialized by the type's own `coerce_output_value`, as graphql-core
+  does) or of object types whose value that type accepts: its `is_type_of` (a cast to a
+  strawberry-django type, or its model) or, without one, exactly an instance of the
+  Strawberry class;
 - `__typename`, aliases, fragments, inline fragments and @include/@skip, collected by
   graphql-core's own `collect_fields` / `collect_subfields` with the request's variables;
 - schema extensions whose `resolve` hook passes such values through unchanged
   (strawberry-django's optimizer only touches querysets).
 Anything else is executed normally, so errors and their masking are Strawberry's: a
-resolver that may read the context (strawberry-django fields, relay ids: the `Message`
-and `Conversation` of MessageCreated/Completed/Failed and ConversationUpdated),
-arguments, lists, abstract nested types, other directives, @defer, a null in a non-null
-field, a value the scalar refuses (an offset past 32 bits), a cast object, an unknown
-event type. In the product's schema, MessageDelta and ConversationDeleted are planned.
+resolver that may read the context or the database (`Conversation.privateVariables`,
+which depends on the user, `unreadCount`, `bot`, `messages`), arguments, lists, abstract
+nested types, other directives, @defer, a null in a non-null field, a value the scalar
+refuses (an offset past 32 bits), an unknown event type. In the product's schema every
+event type is planned for documents that select only such fields. The filled text is
+cached by the values read and their kinds (type; a datetime's zone and fold), so an
+event is filled once for all subscribers with the plan; unhashable values (a JSON dict)
+are filled per subscriber, still without execution.
 
 Written against strawberry-graphql 0.341.2, strawberry-graphql-django 0.93.0 and
 graphql-core 3.3.2. Relies on: graphql-core's `map_source_to_response_event` building
