@@ -62,7 +62,7 @@ def status_filter(status: str, *, now: datetime | None = None, prefix: str = "")
     return expired if status == ConversationStatus.EXPIRED else ~expired
 
 
-def _refused() -> ConversationExpired:
+def refused() -> ConversationExpired:
     return ConversationExpired(
         "This conversation has expired after a period of inactivity: start a new one "
         "with resetConversation (the expired chat token is still accepted for that)."
@@ -72,7 +72,7 @@ def _refused() -> ConversationExpired:
 async def ensure_open(conversation: Conversation) -> None:
     """Raise ConversationExpired (code conversation_expired) if it has expired."""
     if await is_expired(conversation):
-        raise _refused()
+        raise refused()
 
 
 def ensure_open_locked(conversation: Conversation, *, now: datetime) -> None:
@@ -81,7 +81,7 @@ def ensure_open_locked(conversation: Conversation, *, now: datetime) -> None:
         conversation.closed_at is not None
         or not conversation.messages.filter(status__in=ACTIVE_STATUSES).exists()
     ):
-        raise _refused()
+        raise refused()
 
 
 async def expired_token_conversation(chat_token: str) -> int | None:

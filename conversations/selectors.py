@@ -1,9 +1,16 @@
 """Reads: which conversations a caller may see, and the history sent to the LLM."""
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from conversations.models import Conversation, Feedback, Message, MessageStatus, Rating
+from conversations.models import (
+    ACTIVE_STATUSES,
+    Conversation,
+    Feedback,
+    Message,
+    MessageStatus,
+    Rating,
+)
 from core.tokens import token_digest
 
 
@@ -23,6 +30,14 @@ def conversation_list(
     if chat_token:
         return base.filter(token_digest=token_digest(chat_token))
     return base.none()
+
+
+def with_active_reply(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Annotates `has_active_reply`: a message of the conversation is still being
+    answered (the "busy" rule of `services.message_accept`), read with the row rather
+    than by a query and a thread hop of its own."""
+    active = Message.objects.filter(conversation_id=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+    return queryset.annotate(has_active_reply=Exists(active))
 
 
 def conversation_is_managed_by(*, user, conversation: Conversation) -> bool:

@@ -29,9 +29,10 @@ from core.tokens import token_digest
 
 def _startable_bot(*, user, bot_id: int) -> Bot:
     """Visitors may start chats with active bots; owners and staff also with inactive ones."""
-    bot = Bot.objects.filter(pk=bot_id).first()
-    if bot is None:
-        raise NotFound("Bot not found.")
+    try:
+        bot = Bot.objects.get(pk=bot_id)
+    except Bot.DoesNotExist:
+        raise NotFound("Bot not found.") from None
     if not bot.is_active and not bot_list(user=user).filter(pk=bot.pk).exists():
         raise NotFound("Bot not found.")
     return bot
@@ -85,7 +86,9 @@ def _open(
         token_digest=token_digest(raw_token),
         expires_at=lifecycle.expiry_after(bot, timezone.now()),
     )
-    conversation.full_clean(exclude=["token_digest"])
+    # Not the foreign keys: their rows were read above in this transaction, and
+    # full_clean would query each one's existence again.
+    conversation.full_clean(exclude=["token_digest", "bot", "scenario", "current_step"])
     conversation.save()
     return conversation, raw_token
 
@@ -153,11 +156,15 @@ async def message_accept(
     and start the turn that fills the slot in the background; returns at once.
 
     `admit` is the caller's policy (rate limits), run after the busy check so a message
-    refused as busy is not counted against the conversation's allowance. `message_send`
-    checks again under the row lock: of two messages sent at once, both may be counted
-    and one still refused.
+    refused as busy is not counted against the conversation's allowance. The check reads
+    `conversation.has_active_reply` when the caller read the row with it
+    (`selectors.with_active_reply`), else queries. `message_send` checks again under the
+    row lock: of two messages sent at once, both may be counted and one still refused.
     """
-    if await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists():
+    busy = getattr(conversation, "has_active_reply", None)
+    if busy is None:
+        busy = await conversation.messages.filter(status__in=ACTIVE_STATUSES).aexists()
+    if busy:
         raise _busy()
     await lifecycle.ensure_open(conversation)
     if admit is not None:
@@ -177,20 +184,24 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     is stored before anything else can fail.
     """
     text = _check_text(text)
-    conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-    if conversation is None:
-        raise NotFound("Conversation not found.")  # deleted since the caller looked it up
+    # The UPDATE takes the row lock (as SELECT ... FOR UPDATE would; on SQLite, the write
+    # lock at once) and touches updated_at and the inactivity deadline in the same
+    # statement (undone with the transaction if the message is refused below). No row:
+    # deleted, or closed by the expiry sweep, since the caller looked it up.
+    now = timezone.now()
+    expires_at = lifecycle.expiry_after(conversation.bot, now)
+    locked = Conversation.objects.filter(pk=conversation.pk, closed_at__isnull=True)
+    if not locked.update(updated_at=now, expires_at=expires_at):
+        if Conversation.objects.filter(pk=conversation.pk).exists():
+            raise lifecycle.refused()
+        raise NotFound("Conversation not found.")
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise _busy()
-    now = timezone.now()
     lifecycle.ensure_open_locked(conversation, now=now)
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
     reply = transitions.reply_slot(conversation=conversation)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        updated_at=now, expires_at=lifecycle.expiry_after(conversation.bot, now)
-    )
     return user_message, reply
 
 

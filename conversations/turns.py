@@ -159,6 +159,9 @@ class TurnOutputs:
         self.conversation = conversation
         self.reply = reply
         self.count = 0
+        # Messages of this turn not known to be terminal yet: none left at the end of a
+        # turn spares `_finish_leftovers` its query.
+        self.unfinished = {reply.pk}
         # While a ReplyWriter is open its persists are the reply's heartbeat (at least
         # every GENERATION_HEARTBEAT): the turn's own heartbeat pauses meanwhile.
         self.writing = False
@@ -174,11 +177,13 @@ class TurnOutputs:
                 await Message.objects.filter(pk=self.reply.pk).aupdate(step_id=step_id)
             return self.reply
         try:
-            return await transitions.areply_slot(conversation=self.conversation, step_id=step_id)
+            message = await transitions.areply_slot(conversation=self.conversation, step_id=step_id)
         except IntegrityError:
             if not await Conversation.objects.filter(pk=self.conversation.pk).aexists():
                 raise StopRequested() from None  # deleted mid-turn: the turn ends here
             raise
+        self.unfinished.add(message.pk)
+        return message
 
     async def emit(self, output: Output) -> str:
         """Send one output (fixed text, or an LLM reply to a prompt); returns its text."""
@@ -189,6 +194,7 @@ class TurnOutputs:
                 if output.prompt is None and output.text is not None:
                     await writer.write(output.text)
                     self.last = (await writer.finish(MessageStatus.COMPLETE), output.step)
+                    self.unfinished.discard(message.pk)
                     return output.text
                 history = await sync_to_async(history_for)(self.conversation, before_id=message.pk)
                 request = build_request(self.conversation, history, output.prompt)
@@ -196,6 +202,7 @@ class TurnOutputs:
                     writer, dataclasses.replace(request, variant=message.version - 1)
                 )
                 self.last = (finished, output.step)
+                self.unfinished.discard(message.pk)
         finally:
             self.writing = False
         if finished.status == MessageStatus.STOPPED:
@@ -255,12 +262,9 @@ async def _run(
 
 
 async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = False) -> None:
-    reply = (
-        await Message.objects.select_related("conversation__bot", "conversation__current_step")
-        .filter(pk=reply_id)
-        .afirst()
-    )
-    user_message = await Message.objects.filter(pk=user_message_id).afirst()
+    turn = Message.objects.select_related("conversation__bot", "conversation__current_step")
+    rows = {m.pk: m async for m in turn.filter(pk__in=(reply_id, user_message_id)).order_by()}
+    reply, user_message = rows.get(reply_id), rows.get(user_message_id)
     if reply is None or user_message is None:
         return  # the conversation was deleted before its turn began
     conversation = reply.conversation
@@ -282,7 +286,8 @@ async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = Fa
         await _fail_turn(outputs, f"Internal error (id {error_id}).", "internal")
     finally:
         heartbeat.cancel()
-    await _finish_leftovers(conversation.pk, user_message_id)
+    if outputs.unfinished:
+        await _finish_leftovers(conversation.pk, user_message_id)
     # A failed write only makes it expire earlier (counted from the visitor message).
     with contextlib.suppress(DatabaseError):
         await lifecycle.touch(conversation, conversation.bot)
@@ -327,10 +332,12 @@ async def _fail_turn(outputs: TurnOutputs, error: str, code: str) -> None:
     with contextlib.suppress(StopRequested):  # nothing to fail in a deleted conversation
         message = outputs.reply if outputs.count == 0 else await outputs._next_message(None)
         await finish_untouched(message, MessageStatus.FAILED, error=error, code=code)
+        outputs.unfinished.discard(message.pk)
 
 
 async def _finish_leftovers(conversation_id: int, user_message_id: int) -> None:
-    """No message of this turn stays pending: an unused reply slot is stopped."""
+    """No message of this turn stays pending: an unused reply slot is stopped (run when
+    the turn holds a message it did not see end, `TurnOutputs.unfinished`)."""
     leftovers = Message.objects.filter(
         conversation_id=conversation_id,
         pk__gt=user_message_id,

@@ -17,21 +17,31 @@ each has nothing to do for a result without errors: the extensions' results (all
 and `on_stream_result` hooks (Strawberry's no-op and MaskErrors', and hooks marked
 `errors_only`, such as schema/extensions.py's); then `FrameSchema` skips them.
 
-The plan covers only what cannot differ from execution:
+The plan covers only what cannot differ from execution, for any subscriber (plans and
+their filled text are shared by every connection, owners' and visitors' alike):
 - fields Strawberry resolves as `getattr(source, name)` ("basic" fields: no resolver, no
-  field extensions or permissions, no arguments, the default resolver), of leaf types
-  (serialized by the type's own `coerce_output_value`, as graphql-core does) or of
-  object types whose value is an instance of exactly that Strawberry type;
+  field extensions or permissions, no arguments, the default resolver); strawberry-django
+  columns without a resolver (concrete, not relations or files: a model instance's loaded
+  value, a deferred one is executed; an event snapshot's attribute); Relay's `id` when
+  the type's `resolve_id` is strawberry-django's (a loaded primary key) or marked
+  `root_only`; resolvers marked `root_only` (a function of the root alone);
+- of leaf types (serialized by the type's own `coerce_output_value`, as graphql-core
+  does) or of object types whose value that type accepts: its `is_type_of` (a cast to a
+  strawberry-django type, or its model) or, without one, exactly an instance of the
+  Strawberry class;
 - `__typename`, aliases, fragments, inline fragments and @include/@skip, collected by
   graphql-core's own `collect_fields` / `collect_subfields` with the request's variables;
 - schema extensions whose `resolve` hook passes such values through unchanged
   (strawberry-django's optimizer only touches querysets).
 Anything else is executed normally, so errors and their masking are Strawberry's: a
-resolver that may read the context (strawberry-django fields, relay ids: the `Message`
-and `Conversation` of MessageCreated/Completed/Failed and ConversationUpdated),
-arguments, lists, abstract nested types, other directives, @defer, a null in a non-null
-field, a value the scalar refuses (an offset past 32 bits), a cast object, an unknown
-event type. In the product's schema, MessageDelta and ConversationDeleted are planned.
+resolver that may read the context or the database (`Conversation.privateVariables`,
+which depends on the user, `unreadCount`, `bot`, `messages`), arguments, lists, abstract
+nested types, other directives, @defer, a null in a non-null field, a value the scalar
+refuses (an offset past 32 bits), an unknown event type. In the product's schema every
+event type is planned for documents that select only such fields. The filled text is
+cached by the values read and their kinds (type; a datetime's zone and fold), so an
+event is filled once for all subscribers with the plan; unhashable values (a JSON dict)
+are filled per subscriber, still without execution.
 
 Written against strawberry-graphql 0.341.2, strawberry-graphql-django 0.93.0 and
 graphql-core 3.3.2. Relies on: graphql-core's `map_source_to_response_event` building
@@ -46,13 +56,19 @@ compares frames with Strawberry's execution over random documents and events.
 """
 
 import contextlib
+import inspect
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import strawberry
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import FileField, Model, QuerySet
+from django.db.models.manager import BaseManager
+from django.db.models.query_utils import DeferredAttribute
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
@@ -72,13 +88,16 @@ from graphql.execution.collect_fields import collect_fields, collect_subfields
 from graphql.pyutils import Undefined
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.relay import GlobalID, Node
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionResult as StrawberryResult
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
+from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.optimizer import DjangoOptimizerExtension
+from strawberry_django.relay.utils import resolve_model_id
 
 DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF
 CONDITIONS = ("include", "skip")
@@ -88,6 +107,18 @@ PLAN_CACHE_SIZE = 512
 EVENT_CACHE_SIZE = 64
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # what Strawberry's encode_json does
+ROOT_ONLY = "_frames_root_only"
+NODE_ID = (Node.__module__, "Node._id")  # Relay's `id` field resolver
+
+
+def root_only(resolver):
+    """Marks a resolver (or a Node type's `resolve_id`) whose result is a function of its
+    root object alone: no `info`, no arguments, no context, no I/O. A frame plan may then
+    call it once for every subscriber with the same values; owners and visitors see the
+    same result by construction. A resolver that reads the user (an owner-only field)
+    must not be marked: it stays executed per subscriber."""
+    setattr(resolver, ROOT_ONLY, True)
+    return resolver
 
 
 class EncodedData(Mapping):
@@ -184,21 +215,24 @@ class FramePlan:
             return None
 
 
+Reader = Callable[[Any], Any]
+
+
 class _ObjectEncoder:
     """The JSON text of one object type's selection set, filled from a source object.
 
-    `steps` are (`"key":`, index of the value in `reads` or None, encoder of the value).
+    `steps` are (`"key":`, index of the value in `readers` or None, encoder of the value).
+    Reading gives a tuple of the values (an object field's value: the tuple of its own
+    selection's values), and the text is a function of that tuple alone.
     """
 
-    def __init__(self, steps: list[tuple[str, int | None, Encoder]], reads: list[str]) -> None:
+    def __init__(self, steps: list[tuple[str, int | None, Encoder]], readers: list[Reader]):
         self.steps = steps
-        self.reads = tuple(reads)
-        # Only leaves: the values read (and their types) are the cache key of the text.
-        self.cacheable = all(not isinstance(encode, _ObjectValue) for _, _, encode in steps)
+        self.readers = tuple(readers)
         self.cache: dict[tuple, str] = {}
 
     def read(self, source: Any) -> tuple:
-        return tuple([getattr(source, name) for name in self.reads])
+        return tuple([read(source) for read in self.readers])
 
     def fill(self, values: tuple) -> str:
         return (
@@ -212,15 +246,11 @@ class _ObjectEncoder:
             + "}"
         )
 
-    def __call__(self, source: Any) -> str:
-        return self.fill(self.read(source))
-
     def shared(self, source: Any) -> str:
-        """The text for an event, filled once for all subscribers with this plan."""
+        """The text for an event, filled once for all subscribers with this plan: the
+        values read and their kinds (`_kinds`) are the cache key of the text."""
         values = self.read(source)
-        if not self.cacheable:
-            return self.fill(values)
-        key = (values, tuple(map(type, values)))
+        key = (values, _kinds(values))
         try:
             text = self.cache.get(key)
         except TypeError:  # an unhashable value
@@ -231,6 +261,23 @@ class _ObjectEncoder:
                 self.cache.clear()
             self.cache[key] = text
         return text
+
+
+def _kinds(values: tuple) -> tuple:
+    """What besides equality decides a value's JSON: its type (1, 1.0 and True are
+    equal), a datetime's zone and fold, a float's sign of zero."""
+    return tuple([_kind(value) for value in values])
+
+
+def _kind(value: Any) -> Any:
+    kind = type(value)
+    if kind is tuple:
+        return _kinds(value)
+    if kind is datetime:
+        return (kind, value.tzinfo, value.fold)
+    if kind is float:
+        return (kind, repr(value))
+    return kind
 
 
 def _constant(text: str) -> Encoder:
@@ -257,45 +304,155 @@ def _leaf(coerce: Callable[[Any], Any], non_null: bool) -> Encoder:
 
 
 class _ObjectValue:
-    """Encodes an object field's value: exactly an instance of the field's type."""
+    """An object field's value: read as its selection's values when it is of the
+    field's type as execution decides it (the type's `is_type_of`, else exactly an
+    instance of the Strawberry class), then filled."""
 
-    def __init__(self, cls: type, encoder: _ObjectEncoder, non_null: bool) -> None:
-        self.cls, self.encoder, self.non_null = cls, encoder, non_null
+    def __init__(self, object_type: GraphQLObjectType, encoder: _ObjectEncoder, non_null: bool):
+        self.encoder, self.non_null = encoder, non_null
+        is_type_of = object_type.is_type_of
+        if is_type_of is None:
+            cls = _origin(object_type)
+            self.accepts = lambda value: (
+                type(value) is cls and get_strawberry_type_cast(value) is None
+            )
+        else:
+            # strawberry-django's check (a cast to the type, or an instance of its
+            # model) reads no `info`; whatever it answers, execution answers the same.
+            self.accepts = lambda value: is_type_of(value, None) is True
 
-    def __call__(self, value: Any) -> str:
-        if value is None:
-            if self.non_null:
+    def reader(self, read: Reader) -> Reader:
+        def read_object(source: Any) -> tuple | None:
+            value = read(source)
+            if value is None:
+                if self.non_null:
+                    raise _Fallback
+                return None
+            if not self.accepts(value):
                 raise _Fallback
-            return "null"
-        if type(value) is not self.cls or get_strawberry_type_cast(value) is not None:
-            raise _Fallback
-        return self.encoder(value)
+            return self.encoder.read(value)
+
+        return read_object
+
+    def fill(self, values: tuple | None) -> str:
+        return "null" if values is None else self.encoder.fill(values)
 
 
-def _origin(object_type: GraphQLObjectType) -> type:
+def _origin(object_type: GraphQLObjectType, *, checked: bool = False) -> type:
+    """The Strawberry class of an object type; `checked`: one with an `is_type_of`."""
     definition = object_type.extensions.get(DEFINITION)
     if (
         not isinstance(definition, StrawberryObjectDefinition)
         or definition.concrete_of is not None
-        or definition.is_type_of is not None
+        or (definition.is_type_of is not None and not checked)
     ):
         raise _Fallback
     return definition.origin
 
 
-def _basic_field_name(field) -> str:
-    """The attribute a basic Strawberry field reads, or _Fallback."""
+def _reader(object_type: GraphQLObjectType, field) -> Reader:
+    """How to read a field's value from its source as execution would, or _Fallback:
+    a basic Strawberry field, a strawberry-django column, a Node's `id`, or a resolver
+    marked `root_only`."""
     definition = field.extensions.get(DEFINITION)
-    if (
-        field.args
-        or type(definition) is not StrawberryField
-        or not definition.is_basic_field
-        or definition.is_subscription
-        or definition.default_resolver is not getattr
-        or not getattr(field.resolve, "_is_default", False)
-    ):
+    if field.args or definition is None or definition.is_subscription:
         raise _Fallback
-    return definition.python_name
+    if definition.extensions or definition.permission_classes:
+        raise _Fallback
+    if type(definition) is StrawberryField and definition.is_basic_field:
+        if definition.default_resolver is not getattr or not getattr(
+            field.resolve, "_is_default", False
+        ):
+            raise _Fallback
+        name = definition.python_name
+        return lambda source: getattr(source, name)
+    if definition.base_resolver is not None:
+        return _resolver_reader(object_type, definition)
+    if type(definition) is StrawberryDjangoField:
+        return _column_reader(object_type, definition)
+    raise _Fallback
+
+
+def _column_reader(object_type: GraphQLObjectType, definition: StrawberryDjangoField) -> Reader:
+    """A model column without a resolver, as strawberry-django reads it: a model
+    instance's loaded value (`__dict__`; a deferred one would be read from the database:
+    executed), anything else (an event's snapshot) by getattr."""
+    name = definition.django_name or definition.python_name
+    django_type = getattr(
+        _origin(object_type, checked=True), "__strawberry_django_definition__", None
+    )
+    try:
+        column = django_type.model._meta.get_field(name)
+    except (AttributeError, FieldDoesNotExist):
+        raise _Fallback from None
+    if not column.concrete or column.is_relation or isinstance(column, FileField):
+        raise _Fallback
+    if column.attname != name:
+        raise _Fallback
+
+    def read(source: Any) -> Any:
+        if isinstance(source, Model):
+            if type(getattr(type(source), name, None)) is not DeferredAttribute:
+                raise _Fallback
+            try:
+                return source.__dict__[name]
+            except KeyError:
+                raise _Fallback from None
+        value = getattr(source, name)
+        if isinstance(value, BaseManager | QuerySet):  # execution would apply its hooks
+            raise _Fallback
+        return value
+
+    return read
+
+
+def _resolver_reader(object_type: GraphQLObjectType, definition) -> Reader:
+    function = definition.base_resolver.wrapped_func
+    bound = getattr(function, "__func__", None)
+    if bound is not None and (bound.__module__, bound.__qualname__) == NODE_ID:
+        return _node_id_reader(object_type)
+    if not getattr(function, ROOT_ONLY, False) or inspect.iscoroutinefunction(function):
+        raise _Fallback
+    names = list(inspect.signature(function).parameters)
+    if not names or set(names) - {"self", "root"}:
+        raise _Fallback
+    return lambda source: function(**dict.fromkeys(names, source))
+
+
+def _node_id_reader(object_type: GraphQLObjectType) -> Reader:
+    """Relay's `id`: GlobalID(the type's name, resolve_id(root)), when the type names
+    itself as Node does and its `resolve_id` is root-only or strawberry-django's (a
+    model instance's loaded primary key)."""
+    origin = _origin(object_type, checked=True)
+    if not issubclass(origin, Node):
+        raise _Fallback
+    if getattr(origin.resolve_typename, "__func__", None) is not Node.resolve_typename.__func__:
+        raise _Fallback
+    type_name = object_type.name
+    resolve_id = getattr(origin.resolve_id, "__func__", None)
+    if resolve_id is resolve_model_id:
+        attribute = origin.resolve_id_attr()
+
+        def model_id(source: Any) -> GlobalID:
+            if not isinstance(source, Model):
+                raise _Fallback
+            name = source._meta.pk.attname if attribute == "pk" else attribute
+            try:
+                return GlobalID(type_name=type_name, node_id=str(source.__dict__[name]))
+            except KeyError:
+                raise _Fallback from None
+
+        return model_id
+    if not getattr(resolve_id, ROOT_ONLY, False):
+        raise _Fallback
+
+    def node_id(source: Any) -> GlobalID:
+        value = origin.resolve_id(source, info=None)
+        if value is None or inspect.isawaitable(value):
+            raise _Fallback
+        return GlobalID(type_name=type_name, node_id=str(value))
+
+    return node_id
 
 
 class _Compiler:
@@ -319,7 +476,7 @@ class _Compiler:
 
     def object(self, object_type: GraphQLObjectType, field_details) -> _ObjectEncoder:
         steps: list[tuple[str, int | None, Encoder]] = []
-        reads: list[str] = []
+        readers: list[Reader] = []
         for key, details in self.collect(object_type, field_details).items():
             if any(d.defer_usage or d.fragment_variable_values for d in details):
                 raise _Fallback
@@ -331,19 +488,19 @@ class _Compiler:
             field = object_type.fields.get(field_name)
             if field is None:
                 raise _Fallback
-            name = _basic_field_name(field)
+            read = _reader(object_type, field)
             non_null = is_non_null_type(field.type)
             inner = field.type.of_type if non_null else field.type
             if is_leaf_type(inner):
                 encode = _leaf(inner.coerce_output_value, non_null)
             elif is_object_type(inner):
-                encode = _ObjectValue(_origin(inner), self.object(inner, details), non_null)
+                value = _ObjectValue(inner, self.object(inner, details), non_null)
+                read, encode = value.reader(read), value.fill
             else:
                 raise _Fallback
-            if name not in reads:
-                reads.append(name)
-            steps.append((prefix, reads.index(name), encode))
-        return _ObjectEncoder(steps, reads)
+            readers.append(read)
+            steps.append((prefix, len(readers) - 1, encode))
+        return _ObjectEncoder(steps, readers)
 
     def plan(self) -> FramePlan:
         e = self.executor

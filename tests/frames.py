@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 
 import strawberry
+from django.contrib.auth.models import AnonymousUser, User
 from strawberry import relay
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.channels.handlers.ws_handler import ChannelsWebSocketAdapter
@@ -70,6 +71,11 @@ HANDLERS = {
 }
 
 
+def staff_user() -> User:
+    """An owner-side subscriber (staff: sees privateVariables), never saved."""
+    return User(pk=99, username="staff", is_staff=True)
+
+
 def graphql_events(domain_events: list[events.Event]) -> list:
     """The GraphQL objects the real subscriptions yield for these events."""
     at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -101,13 +107,14 @@ async def frames(
     items: list,
     ids: tuple[str, ...] = ("1",),
     sink: Sink | None = None,
+    user=None,
 ) -> list[str]:
-    """The frames of one subscription per id, all run at once on one connection, each
-    yielding `items`."""
+    """The frames of one subscription per id, all run at once on one connection of
+    `user` (default: an anonymous visitor), each yielding `items`."""
     sink = sink or Sink()
     view = GraphQLWSConsumer(schema=schema)
     websocket = ChannelsWebSocketAdapter(view, sink, sink)
-    context = Context(request=None, cache={"events": items})
+    context = Context(request=None, user=user or AnonymousUser(), cache={"events": items})
     handler_class = HANDLERS[schema, protocol]
     payload = {"query": query, "variables": variables}
     common = {"view": view, "websocket": websocket, "context": context, "root_value": None}

@@ -7,15 +7,19 @@ from conversations.selectors import (
     conversation_is_managed_by,
     conversation_list,
     message_list,
+    with_active_reply,
 )
 from core.exceptions import AuthenticationRequired, Forbidden, NotFound
 from schema.common import pk_from_global_id
 
 
-async def conversation_for(info, conversation_id: relay.GlobalID | str, *, field="conversation_id"):
+async def conversation_for(
+    info, conversation_id: relay.GlobalID | str, *, field="conversation_id", busy=False
+):
     """The conversation the caller (owner, staff, or chat-token holder) may use; a
-    visitor's expired conversation is refused (CONVERSATION_EXPIRED)."""
-    conversation = await any_conversation_for(info, conversation_id, field=field)
+    visitor's expired conversation is refused (CONVERSATION_EXPIRED). With `busy`,
+    annotated with `has_active_reply` for a message about to be accepted."""
+    conversation = await any_conversation_for(info, conversation_id, field=field, busy=busy)
     await _usable_by_visitor(info, conversation)
     return conversation
 
@@ -26,7 +30,7 @@ async def _usable_by_visitor(info, conversation: Conversation) -> None:
 
 
 async def any_conversation_for(
-    info, conversation_id: relay.GlobalID | str, *, field="conversation_id"
+    info, conversation_id: relay.GlobalID | str, *, field="conversation_id", busy=False
 ) -> Conversation:
     """The conversation the caller may see, expired or not (resetConversation)."""
     context = info.context
@@ -37,10 +41,13 @@ async def any_conversation_for(
         )
     pk = pk_from_global_id(conversation_id, "Conversation", field=field)
     visible = conversation_list(user=context.user, chat_token=context.chat_token)
-    conversation = await visible.select_related("bot").filter(pk=pk).afirst()
-    if conversation is None:
-        raise NotFound("Conversation not found.")
-    return conversation
+    if busy:
+        visible = with_active_reply(visible)
+    try:
+        # get(), not first(): one row by primary key needs no ORDER BY built and compiled.
+        return await visible.select_related("bot").aget(pk=pk)
+    except Conversation.DoesNotExist:
+        raise NotFound("Conversation not found.") from None
 
 
 async def message_for(info, message_id: relay.GlobalID | str, *, field="message_id") -> Message:

@@ -96,7 +96,7 @@ class ConversationMutation:
     )
     async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
         with graphql_errors():
-            conversation = await conversation_for(info, input.conversation_id)
+            conversation = await conversation_for(info, input.conversation_id, busy=True)
             user_message, reply = await message_accept(info, conversation, input.text)
         return SendMessagePayload(user_message=user_message, reply=reply)
 

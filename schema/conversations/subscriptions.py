@@ -118,9 +118,10 @@ class ConversationSubscription:
             conversation = await conversation_for(info, input.conversation_id)
 
         async def send() -> int:
+            # The row read above (a conversation deleted since is refused under the lock
+            # by message_send); its busy state is read now, after the join.
             with graphql_errors():
-                current = await conversation_for(info, input.conversation_id)
-                user_message, _ = await message_accept(info, current, input.text)
+                user_message, _ = await message_accept(info, conversation, input.text)
             return user_message.pk
 
         try:

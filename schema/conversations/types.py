@@ -17,6 +17,7 @@ from conversations.selectors import (
     feedback_list,
     message_list,
 )
+from overrides.strawberry_frames import root_only
 from schema.bots.types import BotTypeEnum, StartInput
 from schema.common import ScopedNode, visible
 
@@ -105,6 +106,7 @@ class Message(ScopedNode):
     )
 
     @strawberry_django.field(only=["conversation_id"])
+    @root_only
     def conversation_id(self, root: models.Message) -> relay.GlobalID:
         return relay.GlobalID("Conversation", str(root.conversation_id))
 
@@ -132,6 +134,7 @@ class Message(ScopedNode):
         return await feedback_loader(info.context).load(root.pk)
 
     @classmethod
+    @root_only
     def resolve_id(cls, root, *, info) -> str:
         # A row, or an event's MessageSnapshot (subscriptions show events without a read).
         return str(root.pk)

@@ -3,7 +3,9 @@ documents (selections, aliases, fragments, inline fragments, @include/@skip with
 variables, __typename) and random events (unicode, lone surrogates, empty text, offsets
 past 32 bits, nulls), the frames sent to a subscriber are byte for byte the frames of
 Strawberry's own execution and handlers, on both websocket protocols, for one subscriber
-and for several sharing the document."""
+and for several sharing the document, and for a visitor and an owner subscribed to the
+same conversation with the same document (plans and their filled text are shared by
+every connection: a field that differs by user, `privateVariables`, must not be)."""
 
 import asyncio
 import json
@@ -18,7 +20,7 @@ from strawberry import relay
 from conversations import events
 from conversations.models import MessageRole, MessageStatus
 from overrides import strawberry_frames
-from tests.frames import FAST, LEGACY, STOCK, TRANSPORT, frames, graphql_events
+from tests.frames import FAST, LEGACY, STOCK, TRANSPORT, frames, graphql_events, staff_user
 
 MESSAGE_FIELDS = (
     "id",
@@ -34,7 +36,15 @@ MESSAGE_FIELDS = (
     "updatedAt",
     "conversationId",
 )
-CONVERSATION_FIELDS = ("id", "isCompleted", "variables", "userSession", "createdAt")
+CONVERSATION_FIELDS = (
+    "id",
+    "isCompleted",
+    "variables",
+    "userSession",
+    "createdAt",
+    "updatedAt",
+    "privateVariables",
+)
 # Per event type: its fields, with the sub-fields of object fields.
 TYPES = {
     "MessageDelta": {"messageId": None, "offset": None, "text": None},
@@ -159,7 +169,7 @@ domain_events = st.one_of(
         events.ConversationUpdated,
         st.just(1),
         st.dictionaries(st.text(max_size=5), st.integers() | texts, max_size=3),
-        st.just({}),
+        st.dictionaries(st.text(max_size=5), st.integers() | texts, max_size=2),
         st.booleans(),
         dates,
     ),
@@ -171,24 +181,29 @@ def by_operation(sent: list[str]) -> dict[str, list[str]]:
     of each masked error (schema/extensions.py) replaced by the same text."""
     out: dict[str, list[str]] = {}
     for frame in sent:
-        operation = json.loads(frame).get("id")
+        # A close (a document over the token limit is a syntax error) is not JSON.
+        operation = None if frame.startswith("<close") else json.loads(frame).get("id")
         out.setdefault(operation, []).append(ERROR_ID.sub("<error id>", frame))
     return out
 
 
-async def compare(query: str, variables: dict, domain: list, subscribers: int) -> None:
+async def compare(query: str, variables: dict, domain: list, subscribers: int, users=None) -> None:
+    users = users or (None, staff_user())
     operation_ids = tuple(str(i) for i in range(1, subscribers + 1))
     for protocol in (TRANSPORT, LEGACY):
-        # Each schema yields its own objects, as each subscriber decodes its own event.
-        fast = await frames(FAST, protocol, query, variables, graphql_events(domain), operation_ids)
-        stock = await frames(
-            STOCK, protocol, query, variables, graphql_events(domain), operation_ids
-        )
-        assert by_operation(fast) == by_operation(stock), (protocol, query, variables)
+        for user in users:  # a visitor's connection, then an owner's, sharing the plans
+            # Each schema yields its own objects, as each subscriber decodes its own event.
+            fast = await frames(
+                FAST, protocol, query, variables, graphql_events(domain), operation_ids, user=user
+            )
+            stock = await frames(
+                STOCK, protocol, query, variables, graphql_events(domain), operation_ids, user=user
+            )
+            assert by_operation(fast) == by_operation(stock), (protocol, user, query, variables)
 
 
 @settings(
-    max_examples=150,
+    max_examples=75,  # x 2 users: the executions of 150 examples for one
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -223,8 +238,47 @@ async def test_the_hot_events_are_planned_and_filled_once(full, monkeypatch):
         events.ConversationDeleted(1),
     ]
     variables = {"id": relay.to_base64("Conversation", 1), "full": full}
+    planned, fills = _recording(monkeypatch)
+    await compare(DELTAS, variables, domain, subscribers=3, users=(None,))
+    # Every event of every subscriber (2 protocols x 3 subscribers) took the plan ...
+    assert len(planned) == 2 * 3 * len(domain)
+    # ... filled once per event: the plan is shared by all six subscriptions.
+    assert len(fills) == len(domain)
+    text = ',"text":"llo \\ud83d\\ude00"' if full else ""
+    second = '{"conversationEvents":{"__typename":"MessageDelta","id":"TWVzc2FnZTo3","at":2'
+    assert second + text + "}}" in planned
+    deleted = '"__typename":"ConversationDeleted","gone":"Q29udmVyc2F0aW9uOjE="'
+    assert '{"conversationEvents":{' + deleted + "}}" in planned
+
+
+MESSAGES = """subscription Events($id: ID!) {
+  conversationEvents(conversationId: $id) {
+    __typename
+    ... on MessageCreated { message { ...M } }
+    ... on MessageCompleted { message { ...M } }
+    ... on MessageFailed { message { ...M } code error }
+    ... on ConversationUpdated {
+      conversation { id isCompleted variables userSession createdAt updatedAt %s }
+    }
+  }
+}
+fragment M on Message {
+  id role content status error errorCode isRead promptTokens completionTokens
+  createdAt updatedAt conversationId
+}"""
+AT = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+
+def _message(status: str, content: str) -> events.MessageSnapshot:
+    return events.MessageSnapshot(
+        id=7, conversation_id=1, role="assistant", content=content, status=status,
+        created_at=AT, updated_at=AT,
+    )  # fmt: skip
+
+
+def _recording(monkeypatch) -> tuple[list[str], list[tuple]]:
     planned: list[str] = []
-    fills: list[object] = []
+    fills: list[tuple] = []
     data, fill = strawberry_frames.EncodedData.__init__, strawberry_frames._ObjectEncoder.fill
 
     def record_data(self, text):
@@ -238,13 +292,57 @@ async def test_the_hot_events_are_planned_and_filled_once(full, monkeypatch):
     monkeypatch.setattr(strawberry_frames.EncodedData, "__init__", record_data)
     monkeypatch.setattr(strawberry_frames._ObjectEncoder, "fill", record_fill)
     strawberry_frames._plans.clear()
-    await compare(DELTAS, variables, domain, subscribers=3)
-    # Every event of every subscriber (2 protocols x 3 subscribers) took the plan ...
-    assert len(planned) == 2 * 3 * len(domain)
-    # ... filled once per event: the plan is shared by all six subscriptions.
-    assert len(fills) == len(domain)
-    text = ',"text":"llo \\ud83d\\ude00"' if full else ""
-    second = '{"conversationEvents":{"__typename":"MessageDelta","id":"TWVzc2FnZTo3","at":2'
-    assert second + text + "}}" in planned
-    deleted = '"__typename":"ConversationDeleted","gone":"Q29udmVyc2F0aW9uOjE="'
-    assert '{"conversationEvents":{' + deleted + "}}" in planned
+    return planned, fills
+
+
+MESSAGE_EVENTS = [
+    events.MessageCreated(1, _message("pending", "")),
+    events.MessageCompleted(1, _message("complete", "Hé 😀")),
+    events.MessageFailed(1, _message("failed", "partial")),
+]
+
+
+async def test_message_events_are_planned_for_visitors_and_owners_alike(monkeypatch):
+    # Message fields are columns, a Node id and a root-only resolver: the same for every
+    # subscriber, so both users' six subscriptions share one text per event.
+    planned, fills = _recording(monkeypatch)
+    updated = events.ConversationUpdated(1, {"name": "Ann"}, {"secret": 1}, False, AT)
+    domain = [*MESSAGE_EVENTS, updated]
+    variables = {"id": relay.to_base64("Conversation", 1)}
+
+    await compare(MESSAGES % "", variables, domain, subscribers=3)
+
+    # 2 protocols x 2 users x 3 subscribers, every event planned ...
+    assert len(planned) == 2 * 2 * 3 * len(domain)
+    # ... a message event filled once for all of them (its text and its message's); a
+    # ConversationUpdated for each (`variables` is a dict, which cannot key the cache),
+    # still without execution.
+    subscriptions = 2 * 2 * 3
+    assert len(fills) == 2 * len(MESSAGE_EVENTS) + 2 * subscriptions
+    created = next(text for text in planned if "MessageCreated" in text)
+    assert '"id":"TWVzc2FnZTo3","role":"ASSISTANT","content":""' in created
+    assert '"createdAt":"2026-03-01T12:30:00+00:00"' in created
+    assert created.endswith('"conversationId":"Q29udmVyc2F0aW9uOjE="}}}')
+
+
+async def test_a_field_that_differs_by_user_is_executed_per_subscriber(monkeypatch):
+    # privateVariables is the owner's (null for a visitor): ConversationUpdated with it is
+    # executed for each subscriber, while the message events keep their plan.
+    planned, _ = _recording(monkeypatch)
+    updated = events.ConversationUpdated(1, {}, {"secret": 1}, True, AT)
+    variables = {"id": relay.to_base64("Conversation", 1)}
+    owner, visitor = staff_user(), None
+
+    seen = {}
+    for user in (owner, visitor):
+        sent = await frames(
+            FAST, TRANSPORT, MESSAGES % "privateVariables", variables,
+            graphql_events([*MESSAGE_EVENTS, updated]), user=user,
+        )  # fmt: skip
+        frame = json.loads(sent[-2])  # the last event's; then `complete`
+        seen[user] = frame["payload"]["data"]["conversationEvents"]
+
+    assert not any("ConversationUpdated" in text for text in planned)
+    assert len(planned) == 2 * len(MESSAGE_EVENTS)
+    assert seen[owner]["conversation"]["privateVariables"] == {"secret": 1}
+    assert seen[visitor]["conversation"]["privateVariables"] is None
