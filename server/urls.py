@@ -3,7 +3,7 @@ from django.urls import path
 
 from accounts import admin as accounts_admin
 from schema import schema
-from server import chat_page, health, metrics, views
+from server import chat_page, console_page, health, metrics, views
 from server.graphql_http import GraphQLView
 
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("chat/", chat_page.chat_index, name="chat-index"),
     path("chat/<str:bot_ref>/", chat_page.chat, name="chat"),
+    path("console/", console_page.console, name="console"),
     path("graphql", GraphQLView.as_view(schema=schema), name="graphql"),
     path("graphql/", GraphQLView.as_view(schema=schema)),
 ]
