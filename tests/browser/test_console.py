@@ -233,3 +233,160 @@ def test_owner_builds_the_support_scenario_sees_an_error_fixes_it_and_chats(page
     assert page_record.errors == []
     assert page_record.csp == []
     assert page_record.external == []
+
+
+def test_login_refusal_is_shown_and_logout_ends_the_session(page):
+    page.goto("/console/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Invalid username or password")
+
+    Console(page).login()
+    expect(page.get_by_role("link", name="Support", exact=True)).to_be_visible()  # seeded
+    expect(page.get_by_role("link", name="Dormant", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_bot_field_errors_edit_activate_and_delete_with_confirmation(page):
+    console = Console(page)
+    console.login()
+
+    # a field error from the API lands next to its field
+    page.get_by_label("Name", exact=True).fill("Scratch")
+    page.get_by_label("Temperature").fill("5")
+    page.get_by_role("button", name="Create bot").click()
+    temperature = page.get_by_label("Temperature")
+    expect(temperature).to_have_attribute("aria-invalid", "true")
+    error_id = temperature.get_attribute("aria-describedby").split()[0]
+    expect(page.locator(f"#{error_id}")).to_contain_text("2")
+    temperature.fill("0.4")
+    page.get_by_role("button", name="Create bot").click()
+    expect(page.get_by_role("heading", name="Scratch", level=1)).to_be_visible()
+
+    # edit, deactivate
+    page.get_by_label("Max tokens").fill("999999")
+    page.get_by_role("button", name="Save bot").click()
+    expect(page.get_by_label("Max tokens")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Max tokens").fill("300")
+    page.get_by_label("Description").fill("Only a test.")
+    page.get_by_role("button", name="Save bot").click()
+    console.notice("Bot saved.")
+    page.get_by_role("button", name="Deactivate bot").click()
+    expect(page.get_by_role("button", name="Activate bot")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Description")).to_have_value("Only a test.")
+    expect(page.get_by_label("Max tokens")).to_have_value("300")
+
+    # delete: cancel keeps it, confirm removes it
+    page.get_by_role("button", name="Delete bot").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("heading", name="Scratch", level=1)).to_be_visible()
+    page.get_by_role("button", name="Delete bot").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    console.notice('Bot "Scratch" deleted.')
+    expect(page.get_by_role("heading", name="Bots")).to_be_visible()
+    expect(page.get_by_role("link", name="Scratch")).to_have_count(0)
+
+
+@pytest.mark.parametrize("viewport", [{"width": 820, "height": 1180}])
+def test_tablet_keyboard_reorder_and_raw_json(page, page_record, viewport):
+    console = Console(page)
+    console.login()
+    page.get_by_role("link", name="Dormant", exact=True).click()
+    new_scenario = page.locator("form", has=page.get_by_role("button", name="Create scenario"))
+    new_scenario.get_by_label("Name").fill("Tablet")
+    new_scenario.get_by_role("button", name="Create scenario").click()
+    console.add_step("first", "Message", _message("One"))
+    console.add_step("second", "LLM reply", lambda form: form.get_by_label("Prompt").fill("Hi"))
+
+    # reorder with the buttons: second goes first; the graph follows
+    page.get_by_role("button", name="Move second up").click()
+    console.notice("Steps reordered.")
+    expect(page.locator(".steps .steps__item").first).to_contain_text("second")
+    edge = page.locator('.graph__edge[data-from="second"][data-to="first"]')
+    expect(edge).to_have_attribute("data-label", "next")
+
+    # the graph by keyboard: focus a node, Enter opens its form
+    console.node("first").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#step-title")).to_have_text("Step: first")
+
+    # the raw JSON view edits the content as the API stores it
+    form = console.step_form()
+    form.get_by_text("Advanced: raw JSON").click()
+    raw = form.get_by_label("Content as JSON")
+    expect(raw).to_have_value(re.compile('"text": "One"'))
+    raw.fill('{"text": "Uno", "end": true}')
+    form.get_by_role("button", name="Save step").click()
+    console.notice('Step "first" saved.')
+    expect(console.step_form().get_by_label("Text", exact=True)).to_have_value("Uno")
+    expect(console.step_form().get_by_label("End the scenario after this step")).to_be_checked()
+    expect(page.locator('.graph__edge[data-from="first"]')).to_have_attribute("data-label", "end")
+
+    # bad JSON is refused in the form, before any request
+    console.step_form().get_by_text("Advanced: raw JSON").click()
+    console.step_form().get_by_label("Content as JSON").fill("{not json")
+    console.step_form().get_by_role("button", name="Save step").click()
+    expect(console.step_form().get_by_role("alert").first).to_be_visible()
+
+    # usable at tablet width: nothing wider than the window
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= viewport["width"]
+    assert page_record.errors == [] and page_record.csp == []
+
+
+START = """
+mutation($input: StartConversationInput!) {
+  startConversation(input: $input) { chatToken conversation { id } }
+}"""
+SEND = """
+mutation($input: SendMessageInput!) { sendMessage(input: $input) { userMessage { id } } }
+"""
+CONVERSATION_QUERY = """
+query($id: ID!) { conversation(id: $id) { messages { edges { node { status } } } } }
+"""
+
+
+def test_conversations_filters_and_transcript_with_usage(page, app_server):
+    # a visitor's conversation with the seeded public bot
+    start = app_server.graphql(
+        START, {"input": {"botId": app_server.bot_id, "userSession": "visitor-7"}}
+    )
+    token = start["startConversation"]["chatToken"]
+    conversation_id = start["startConversation"]["conversation"]["id"]
+    sent = {"input": {"conversationId": conversation_id, "text": "Hi"}}
+    app_server.graphql(SEND, sent, chat_token=token)
+    for _ in range(200):  # until the reply is finished (no timing asserted)
+        data = app_server.graphql(CONVERSATION_QUERY, {"id": conversation_id}, chat_token=token)
+        statuses = [e["node"]["status"] for e in data["conversation"]["messages"]["edges"]]
+        if statuses == ["COMPLETE", "COMPLETE"]:
+            break
+        page.wait_for_timeout(100)
+
+    console = Console(page)
+    console.login()
+    page.get_by_role("row", name=re.compile("^Support")).get_by_role(
+        "link", name="Conversations"
+    ).click()
+    row = page.get_by_role("row", name=re.compile("visitor-7"))
+    expect(row).to_be_visible()
+    row.get_by_role("button").click()
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("Hi")
+    expect(transcript).to_contain_text("completion tokens")
+    expect(transcript).to_contain_text(re.compile(r"Usage: \d+ prompt \+ \d+ completion tokens"))
+
+    page.get_by_label("Failures").select_option(label="With a failed reply")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row", name=re.compile("visitor-7"))).to_have_count(0)
+    page.get_by_label("Failures").select_option(label="No failed reply")
+    page.get_by_label("From").fill("2001-01-01")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row", name=re.compile("visitor-7"))).to_be_visible()
+    page.get_by_label("To (included)").fill("2001-01-02")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row", name=re.compile("visitor-7"))).to_have_count(0)

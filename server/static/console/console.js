@@ -104,7 +104,7 @@ function loginView(next) {
   const username = field("Username", h("input", { type: "text", autocomplete: "username", required: true }), { name: "username" });
   const password = field("Password", h("input", { type: "password", autocomplete: "current-password", required: true }), { name: "password" });
   const alert = alertBox();
-  const form = h("form", { class: "panel form form--narrow" }, alert, username.wrap, password.wrap, h("button", { type: "submit" }, "Log in"));
+  const form = h("form", { novalidate: true, class: "panel form form--narrow" }, alert, username.wrap, password.wrap, h("button", { type: "submit" }, "Log in"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const user = await submitting(form, alert, async () => {
@@ -174,7 +174,7 @@ async function botsView() {
     : h("p", {}, "No bot yet: create your first one below.");
   const { nodes, read } = botFields({});
   const alert = alertBox();
-  const form = h("form", { class: "panel form", "aria-labelledby": "new-bot" }, h("h2", { id: "new-bot" }, "New bot"), alert, ...nodes, h("button", { type: "submit" }, "Create bot"));
+  const form = h("form", { novalidate: true, class: "panel form", "aria-labelledby": "new-bot" }, h("h2", { id: "new-bot" }, "New bot"), alert, ...nodes, h("button", { type: "submit" }, "Create bot"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const bot = await submitting(form, alert, async () => payload((await graphql(Q.createBot, { input: read() })).createBot));
@@ -191,7 +191,7 @@ async function botView(id) {
   if (!bot) return page("Bot not found", h("p", {}, h("a", { href: "#/" }, "Back to your bots")));
   const { nodes, read } = botFields(bot);
   const alert = alertBox();
-  const form = h("form", { class: "panel form", "aria-labelledby": "bot-settings" }, h("h2", { id: "bot-settings" }, "Settings"), alert, ...nodes, h("button", { type: "submit" }, "Save bot"));
+  const form = h("form", { novalidate: true, class: "panel form", "aria-labelledby": "bot-settings" }, h("h2", { id: "bot-settings" }, "Settings"), alert, ...nodes, h("button", { type: "submit" }, "Save bot"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const saved = await submitting(form, alert, async () => payload((await graphql(Q.updateBot, { input: { id, ...read() } })).updateBot));
@@ -223,7 +223,7 @@ async function botView(id) {
     node.validation.errors.length ? ` (${node.validation.errors.length} error${node.validation.errors.length > 1 ? "s" : ""})` : ""));
   const scenarioName = field("Name", h("input", { type: "text", required: true }), { name: "name" });
   const scenarioAlert = alertBox();
-  const newScenario = h("form", { class: "form form--inline" }, scenarioAlert, scenarioName.wrap, h("button", { type: "submit" }, "Create scenario"));
+  const newScenario = h("form", { novalidate: true, class: "form form--inline" }, scenarioAlert, scenarioName.wrap, h("button", { type: "submit" }, "Create scenario"));
   newScenario.addEventListener("submit", async (event) => {
     event.preventDefault();
     const made = await submitting(newScenario, scenarioAlert, async () => payload((await graphql(Q.createScenario, { input: { botId: id, name: scenarioName.input.value } })).createScenario));
@@ -267,7 +267,7 @@ function scenarioSettings() {
   const description = field("Description", h("textarea", { rows: 2 }, s.description), { name: "description" });
   const initial = field("Initial step", select([["", "— none —"], ...editor.steps.map((st) => [st.id, st.name])], s.initialStep ? s.initialStep.id : ""), { name: "initialStep" });
   const alert = alertBox();
-  const form = h("form", { class: "panel form", "aria-labelledby": "scenario-settings" }, h("h2", { id: "scenario-settings" }, "Scenario"), alert, name.wrap, description.wrap, initial.wrap,
+  const form = h("form", { novalidate: true, class: "panel form", "aria-labelledby": "scenario-settings" }, h("h2", { id: "scenario-settings" }, "Scenario"), alert, name.wrap, description.wrap, initial.wrap,
     h("div", { class: "field", dataset: { field: "isActive" } }, h("p", {}, s.isActive ? "Active: visitors of an active bot run it." : "Inactive: only the test chat runs it."), h("p", { class: "field__error", hidden: true })),
     h("div", { class: "row" }, h("button", { type: "submit" }, "Save scenario"),
       h("button", { type: "button", onclick: () => setActive(form, alert, !s.isActive) }, s.isActive ? "Deactivate scenario" : "Activate scenario"),
@@ -370,7 +370,7 @@ function stepPanel() {
       h("button", { type: "button", onclick: () => makeInitial(step) }, "Make initial step"),
       h("button", { type: "button", class: "button--danger", onclick: () => deleteStep(step) }, "Delete step"));
   }
-  const form = h("form", { class: "panel form", "aria-labelledby": "step-title" },
+  const form = h("form", { novalidate: true, class: "panel form", "aria-labelledby": "step-title" },
     h("h2", { id: "step-title", tabindex: "-1" }, step ? `Step: ${step.name}` : "New step"), alert, name.wrap, type.wrap, next.wrap, slot, buttons);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -438,7 +438,7 @@ async function conversationsView(botId, params) {
   const to = field("To (included)", h("input", { type: "date", value: params.get("to") || "" }), { name: "to" });
   const completed = field("Completed", select([["", "Any"], ["yes", "Completed"], ["no", "Not completed"]], params.get("completed") || ""), { name: "completed" });
   const failed = field("Failures", select([["", "Any"], ["yes", "With a failed reply"], ["no", "No failed reply"]], params.get("failed") || ""), { name: "failed" });
-  const filterForm = h("form", { class: "panel form form--inline", role: "search", "aria-label": "Filter conversations" }, from.wrap, to.wrap, completed.wrap, failed.wrap, h("button", { type: "submit" }, "Filter"));
+  const filterForm = h("form", { novalidate: true, class: "panel form form--inline", role: "search", "aria-label": "Filter conversations" }, from.wrap, to.wrap, completed.wrap, failed.wrap, h("button", { type: "submit" }, "Filter"));
   filterForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
