@@ -69,6 +69,7 @@ def _question(text: str, variable: str, answer_type: str, reask: str, options: s
         form.get_by_label("Question").fill(text)
         form.get_by_label("Store the answer in variable").fill(variable)
         form.get_by_label("Answer type").select_option(answer_type)
+        expect(form.get_by_label("Pattern (RE2)")).to_be_hidden()  # only for regex
         if options:
             form.get_by_label("Options, one per line").fill(options)
         form.get_by_label("Re-ask text (optional)").fill(reask)
@@ -115,10 +116,10 @@ def test_owner_builds_the_support_scenario_sees_an_error_fixes_it_and_chats(page
     console.login()
 
     # an empty bot
-    page.get_by_label("Name", exact=True).fill("Support desk")
+    page.get_by_label("Name", exact=True).fill("Help desk")
     page.get_by_label("System prompt").fill("You help Botstream's customers.")
     page.get_by_role("button", name="Create bot").click()
-    expect(page.get_by_role("heading", name="Support desk", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Help desk", level=1)).to_be_visible()
     new_scenario = page.locator("form", has=page.get_by_role("button", name="Create scenario"))
     new_scenario.get_by_label("Name").fill("Triage")
     new_scenario.get_by_role("button", name="Create scenario").click()
@@ -331,7 +332,17 @@ def test_tablet_keyboard_reorder_and_raw_json(page, page_record, viewport):
     console.step_form().get_by_text("Advanced: raw JSON").click()
     console.step_form().get_by_label("Content as JSON").fill("{not json")
     console.step_form().get_by_role("button", name="Save step").click()
-    expect(console.step_form().get_by_role("alert").first).to_be_visible()
+    raw = console.step_form().get_by_label("Content as JSON")
+    expect(raw).to_have_attribute("aria-invalid", "true")
+    expect(console.step_form().get_by_label("Text", exact=True)).to_be_hidden()
+    expect(console.step_form()).to_contain_text("Not valid JSON")
+
+    # the test chat runs this inactive bot's inactive scenario
+    chat = page.locator("section.chat")
+    chat.get_by_label("Test message").fill("hi")
+    chat.get_by_role("button", name="Send").click()
+    expect(chat.locator("li[data-role=ASSISTANT]").first).to_contain_text("Uno")
+    expect(chat.get_by_role("status")).to_contain_text("The scenario has ended")
 
     # usable at tablet width: nothing wider than the window
     width = page.evaluate("() => document.documentElement.scrollWidth")
@@ -369,7 +380,7 @@ def test_conversations_filters_and_transcript_with_usage(page, app_server):
 
     console = Console(page)
     console.login()
-    page.get_by_role("row", name=re.compile("^Support")).get_by_role(
+    page.get_by_role("row", name=re.compile("^Support Active")).get_by_role(
         "link", name="Conversations"
     ).click()
     row = page.get_by_role("row", name=re.compile("visitor-7"))

@@ -274,8 +274,7 @@ function scenarioSettings() {
       h("button", { type: "button", class: "button--danger", onclick: deleteScenario }, "Delete scenario")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const input = { id: s.id, name: name.input.value, description: description.input.value };
-    if (initial.input.value) input.initialStepId = initial.input.value;
+    const input = { id: s.id, name: name.input.value, description: description.input.value, initialStepId: initial.input.value || null };
     const saved = await submitting(form, alert, async () => payload((await graphql(Q.updateScenario, { input })).updateScenario));
     if (saved) {
       say("Scenario saved.");

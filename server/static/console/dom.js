@@ -69,7 +69,8 @@ export function showFieldErrors(form, messages, alert) {
     if (slot) {
       slot.textContent = (slot.textContent ? slot.textContent + " " : "") + m.message;
       slot.hidden = false;
-      const control = wrap.querySelector("input, select, textarea");
+      const controls = [...wrap.querySelectorAll("input, select, textarea")];
+      const control = controls.find((c) => c.getClientRects().length) || controls[0];
       if (control) control.setAttribute("aria-invalid", "true");
     } else rest.push(m.message);
   }
