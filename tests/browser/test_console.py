@@ -111,7 +111,9 @@ def _answer(form) -> None:
     form.get_by_label("Store the reply in variable (optional)").fill("first_answer")
 
 
-def test_owner_builds_the_support_scenario_sees_an_error_fixes_it_and_chats(page, page_record):
+def test_owner_builds_the_support_scenario_sees_an_error_fixes_it_and_chats(
+    page, page_record, app_server
+):
     console = Console(page)
     console.login()
 
@@ -230,6 +232,21 @@ def test_owner_builds_the_support_scenario_sees_an_error_fixes_it_and_chats(page
     seen = page.evaluate("id => window.__statuses[id]", llm.get_attribute("data-message-id"))
     assert "STREAMING" in seen and seen[-1] == "COMPLETE", seen
     expect(chat.locator('dd[data-variable="first_answer"]')).not_to_be_empty()
+
+    # after the scenario, free chat; a socket dropped mid-reply resumes with no gap
+    box.fill("Thanks! What else can you do?")
+    box.press("Enter")
+    free = replies.nth(asked + 2)
+    expect(free).to_have_attribute("data-status", "STREAMING", timeout=15_000)
+    page.evaluate("window.__botstreamConsole.dropChatSocket()")
+    expect(chat.get_by_role("status")).to_contain_text("reconnecting")
+    expect(free).to_have_attribute("data-status", "COMPLETE", timeout=20_000)
+    conversation = page.evaluate("window.__botstreamConsole.chatConversation()")
+    stored = app_server.graphql(
+        MESSAGES, {"id": conversation["id"]}, chat_token=conversation["chatToken"]
+    )["conversation"]["messages"]["edges"][-1]["node"]
+    assert stored["status"] == "COMPLETE"
+    expect(free.locator(".msg__text")).to_have_text(stored["content"])
 
     assert page_record.errors == []
     assert page_record.csp == []
@@ -356,6 +373,11 @@ mutation($input: StartConversationInput!) {
 }"""
 SEND = """
 mutation($input: SendMessageInput!) { sendMessage(input: $input) { userMessage { id } } }
+"""
+MESSAGES = """
+query($id: ID!) {
+  conversation(id: $id) { messages(last: 1) { edges { node { content status } } } }
+}
 """
 CONVERSATION_QUERY = """
 query($id: ID!) { conversation(id: $id) { messages { edges { node { status } } } } }

@@ -8,7 +8,7 @@
  * Written against the API directly (not server/static/chat/chat.js) so the console and
  * the demo chat can evolve apart; the protocol code is small (api.js WsConnection). */
 
-import { ApiError, WsConnection, graphql } from "./api.js";
+import { WsConnection, graphql } from "./api.js";
 import { h } from "./dom.js";
 
 const MESSAGE = "id role content status error errorCode promptTokens completionTokens";
@@ -30,6 +30,8 @@ const EVENTS = `subscription($id: ID!, $resume: ResumeFromInput) {
   }
 }`;
 const ACTIVE = new Set(["PENDING", "STREAMING"]);
+// Close codes after which reconnecting cannot help (protocol or credentials).
+const FATAL_CLOSE = new Set([4400, 4401, 4403, 4406]);
 
 const chars = (s) => Array.from(s).length;
 const rank = (status) => ({ PENDING: 0, STREAMING: 1 })[status] ?? 2;
@@ -120,11 +122,14 @@ export class TestChat {
   async connect() {
     const conversation = this.conversation;
     const socket = new WsConnection({ chatToken: conversation.chatToken }, {
-      onClose: () => {
-        if (this.conversation === conversation) {
-          this.status.textContent = "Connection lost: reconnecting…";
-          setTimeout(() => this.conversation === conversation && this.connect().catch((err) => this.showError(err.message)), 1000);
+      onClose: (event) => {
+        if (this.conversation !== conversation) return;
+        if (FATAL_CLOSE.has(event.code)) {
+          this.showError(`The server refused the connection: ${event.reason || event.code}. Restart the test chat.`);
+          return;
         }
+        this.status.textContent = "Connection lost: reconnecting…";
+        setTimeout(() => this.conversation === conversation && this.connect().catch((err) => this.showError(err.message)), 1000);
       },
     });
     this.socket = socket;
@@ -200,5 +205,3 @@ export class TestChat {
     this.log.scrollTop = this.log.scrollHeight;
   }
 }
-
-export { ApiError };

@@ -308,13 +308,13 @@ function validationPanel() {
   const { issues } = editor.scenario.validation;
   const items = issues.map((issue) => h("li", { class: `issue issue--${issue.severity.toLowerCase()}` },
     h("strong", {}, issue.severity === "ERROR" ? "Error: " : "Warning: "), issue.message,
-    ...issue.steps.filter((n) => editor.steps.some((st) => st.name === n)).map((n) => [" ", h("button", { type: "button", class: "button--link", onclick: () => select_(n) }, `Edit ${n}`)])));
+    ...issue.steps.filter((n) => editor.steps.some((st) => st.name === n)).map((n) => [" ", h("button", { type: "button", class: "button--link", onclick: () => openStep(n) }, `Edit ${n}`)])));
   return h("section", { class: "panel validation", "aria-labelledby": "validation-title", id: "validation" },
     h("h2", { id: "validation-title" }, "Checks"),
     items.length ? h("ul", {}, ...items) : h("p", { class: "ok" }, "No problems: the scenario can be activated."));
 }
 
-function select_(name) {
+function openStep(name) {
   editor.selected = name;
   refresh(name).then(() => {
     const heading = document.getElementById("step-title");
@@ -324,7 +324,7 @@ function select_(name) {
 
 function stepsPanel() {
   const items = editor.steps.map((step, index) => h("li", { class: step.name === editor.selected ? "steps__item steps__item--selected" : "steps__item" },
-    h("button", { type: "button", class: "button--link", "aria-current": step.name === editor.selected ? "true" : null, onclick: () => select_(step.name) },
+    h("button", { type: "button", class: "button--link", "aria-current": step.name === editor.selected ? "true" : null, onclick: () => openStep(step.name) },
       `${step.name}`), h("span", { class: "steps__type" }, ` ${step.stepType.toLowerCase().replace("_", " ")}`),
     editor.scenario.initialStep && editor.scenario.initialStep.id === step.id ? h("span", { class: "badge" }, "initial") : null,
     h("span", { class: "steps__move" },
@@ -332,7 +332,7 @@ function stepsPanel() {
       h("button", { type: "button", class: "button--small", "aria-label": `Move ${step.name} down`, disabled: index === editor.steps.length - 1, onclick: () => move(index, 1) }, "↓"))));
   return h("section", { class: "panel", "aria-labelledby": "steps-title" }, h("h2", { id: "steps-title" }, "Steps"),
     items.length ? h("ol", { class: "steps" }, ...items) : h("p", {}, "No step yet."),
-    h("button", { type: "button", onclick: () => select_("") }, "Add step"));
+    h("button", { type: "button", onclick: () => openStep("") }, "Add step"));
 }
 
 async function move(index, delta) {
@@ -422,7 +422,7 @@ function graphPanel() {
     initialName: editor.scenario.initialStep && editor.scenario.initialStep.name,
     issues: editor.scenario.validation.issues,
     selected: editor.selected,
-    onSelect: select_,
+    onSelect: openStep,
   });
   return h("section", { class: "panel", "aria-labelledby": "graph-title" }, h("h2", { id: "graph-title" }, "Flow"),
     h("p", { class: "legend" }, "Click a step to edit it. ", h("span", { class: "legend__error" }, "Red: error"), " · ", h("span", { class: "legend__warning" }, "amber: warning")), canvas);
@@ -509,5 +509,11 @@ async function start() {
 }
 
 window.addEventListener("hashchange", () => route());
+// For the browser tests (tests/browser/test_console.py): drop the test chat's socket as
+// a network failure would, and read its conversation.
+window.__botstreamConsole = {
+  dropChatSocket: () => editor.chat && editor.chat.socket && editor.chat.socket.socket.close(4000, "Dropped"),
+  chatConversation: () => editor.chat && editor.chat.conversation && { ...editor.chat.conversation },
+};
 start().catch((err) => say(err.message, "error"));
 root.dataset.ready = "true";
