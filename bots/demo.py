@@ -1,4 +1,5 @@
-"""Demo data: a `demo` user owning three bots whose scenarios use every step type.
+"""Demo data: a `demo` user owning three bots whose scenarios use every step type, and an
+`admin` superuser for the Django admin (staff only; owners use the console).
 
 `demo_load()` is idempotent: bots are keyed by owner and name, scenarios by bot and
 name, steps by scenario and name, so loading twice leaves the same rows with the same
@@ -20,6 +21,8 @@ from bots.validation import scenario_validate
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # DEBUG only: the command refuses to create it otherwise.
+DEMO_STAFF_USERNAME = "admin"
+DEMO_STAFF_PASSWORD = "admin"  # DEBUG only, likewise.
 ZEN_URL = "https://api.github.com/zen"
 
 
@@ -268,6 +271,19 @@ def demo_user_get_or_create():
     return user
 
 
+def demo_staff_get_or_create():
+    """The `admin` superuser with the password `admin`: the admin is for staff, and the
+    demo owner is not staff (for local development only)."""
+    user, _ = get_user_model().objects.get_or_create(
+        username=DEMO_STAFF_USERNAME, defaults={"email": "admin@example.com"}
+    )
+    user.is_staff = user.is_superuser = True
+    if not user.check_password(DEMO_STAFF_PASSWORD):
+        user.set_password(DEMO_STAFF_PASSWORD)
+    user.save()
+    return user
+
+
 def _bot_upsert(owner, spec: dict) -> Bot:
     bot, _ = Bot.objects.update_or_create(
         owner=owner,
@@ -329,8 +345,9 @@ def _scenario_upsert(bot: Bot, spec: dict) -> Scenario:
 
 @transaction.atomic
 def demo_load() -> list[Bot]:
-    """Create or update the demo user, bots, scenarios and steps; return the bots."""
+    """Create or update the demo users, bots, scenarios and steps; return the bots."""
     owner = demo_user_get_or_create()
+    demo_staff_get_or_create()
     bots = []
     for spec in DEMO_BOTS:
         bot = _bot_upsert(owner, spec)

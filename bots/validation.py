@@ -11,11 +11,35 @@ from bots.content import step_targets, step_waits_for_input
 from bots.flow import StepFlow
 from bots.models import Scenario, Step
 
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class ScenarioIssue:
+    """One problem, with the names of the steps it concerns (none for the scenario's own),
+    so a client can mark them (the console draws them on the graph's nodes)."""
+
+    severity: str
+    code: str
+    message: str
+    steps: tuple[str, ...] = ()
+
 
 @dataclass
 class ScenarioReport:
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    issues: list[ScenarioIssue] = field(default_factory=list)
+
+    def add(self, severity: str, code: str, message: str, *steps: str) -> None:
+        self.issues.append(ScenarioIssue(severity, code, message, steps))
+
+    @property
+    def errors(self) -> list[str]:
+        return [issue.message for issue in self.issues if issue.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [issue.message for issue in self.issues if issue.severity == WARNING]
 
     @property
     def ok(self) -> bool:
@@ -69,24 +93,27 @@ def _strongly_connected(graph: dict[int, list[int]]) -> list[list[int]]:
 def validate_steps(initial: Step | None, steps: list[Step]) -> ScenarioReport:
     report = ScenarioReport()
     if not steps:
-        report.errors.append("The scenario has no steps.")
+        report.add(ERROR, "no_steps", "The scenario has no steps.")
         return report
     flow = StepFlow(steps)
     ordered, by_name = flow.steps, flow.by_name
     if initial is None:
-        report.errors.append("The scenario has no initial step.")
+        report.add(ERROR, "no_initial_step", "The scenario has no initial step.")
     for step in ordered:
         for name in step_targets(step.step_type, step.content):
             if name not in by_name:
-                report.errors.append(f'Step "{step.name}" targets "{name}", not in this scenario.')
+                message = f'Step "{step.name}" targets "{name}", not in this scenario.'
+                report.add(ERROR, "unknown_target", message, step.name)
     graph = {s.pk: [n.pk for n in flow.successors(s)] for s in ordered}
     names = {s.pk: s.name for s in ordered}
     waits = {s.pk for s in ordered if step_waits_for_input(s.step_type)}
     for component in _strongly_connected(graph):
         looping = len(component) > 1 or component[0] in graph[component[0]]
         if looping and not waits.intersection(component):
-            members = ", ".join(sorted(f'"{names[pk]}"' for pk in component))
-            report.errors.append(f"Steps {members} loop without a question to wait for input.")
+            looped = sorted(names[pk] for pk in component)
+            members = ", ".join(f'"{name}"' for name in looped)
+            message = f"Steps {members} loop without a question to wait for input."
+            report.add(ERROR, "loop_without_question", message, *looped)
     if initial is not None:
         reached, frontier = {initial.pk}, [initial.pk]
         while frontier:
@@ -96,7 +123,8 @@ def validate_steps(initial: Step | None, steps: list[Step]) -> ScenarioReport:
                     frontier.append(successor)
         for step in ordered:
             if step.pk not in reached:
-                report.warnings.append(f'Step "{step.name}" is unreachable from the initial step.')
+                message = f'Step "{step.name}" is unreachable from the initial step.'
+                report.add(WARNING, "unreachable", message, step.name)
     return report
 
 

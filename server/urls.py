@@ -3,7 +3,7 @@ from django.urls import path
 
 from accounts import admin as accounts_admin
 from schema import schema
-from server import chat_page, health, metrics, views, widget
+from server import chat_page, console_page, health, metrics, views, widget
 from server.graphql_http import GraphQLView
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("chat/", chat_page.chat_index, name="chat-index"),
     path("chat/<str:bot_ref>/", chat_page.chat, name="chat"),
     path("widget.js", widget.widget_js, name="widget"),
+    path("console/", console_page.console, name="console"),
     path("graphql", GraphQLView.as_view(schema=schema), name="graphql"),
     path("graphql/", GraphQLView.as_view(schema=schema)),
 ]

@@ -236,7 +236,8 @@ def test_command_loads_the_demo_and_prints_the_credentials(db, settings):
     settings.DEBUG = True
     out = StringIO()
     call_command("load_demo", stdout=out)
-    assert "username 'demo' and password 'demo'" in out.getvalue()
+    assert "(/console/) and GraphiQL (/graphql): 'demo' / 'demo'" in out.getvalue()
+    assert "Admin (/admin/, staff only): 'admin' / 'admin'" in out.getvalue()
     assert Bot.objects.filter(owner__username="demo").count() == len(DEMO_BOTS)
 
 
@@ -262,3 +263,24 @@ def test_demo_user_logs_in_and_sees_the_bots(demo):
     data = gql.execute(BOTS)["bots"]
     assert data["totalCount"] == 3
     assert {edge["node"]["scenarios"]["totalCount"] for edge in data["edges"]} == {1}
+
+
+@pytest.mark.parametrize(("username", "admitted"), [("admin", True), ("demo", False)])
+def test_the_admin_opens_for_the_demo_staff_login_only(demo, client, username, admitted):
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": username, "password": username}
+    )
+    assert (response.status_code == 302) is admitted
+    assert (client.get("/admin/").status_code == 200) is admitted
+
+
+def test_the_console_opens_for_the_demo_owner(demo, client):
+    page = client.get("/console/")
+    assert page.status_code == 200 and "csrftoken" in page.cookies  # sent as X-CSRFToken
+    gql = GraphQLClient(client)
+    assert gql.execute(LOGIN)["login"] == {"__typename": "User", "username": "demo"}
+    me = gql.execute(
+        "query { me { username isStaff } }",
+        headers={"X-CSRFToken": client.cookies["csrftoken"].value},
+    )
+    assert me["me"] == {"username": "demo", "isStaff": False}

@@ -194,10 +194,34 @@ class Bot(ScopedNode):
         return visible(info, queryset, bot_list)
 
 
+@strawberry.enum
+class IssueSeverity(Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@strawberry.type
+class ScenarioIssue:
+    """One problem of the step graph and the steps it concerns."""
+
+    severity: IssueSeverity
+    code: str = strawberry.field(
+        description="no_steps, no_initial_step, unknown_target, loop_without_question, unreachable."
+    )
+    message: str
+    steps: list[str] = strawberry.field(
+        description="Names of the steps concerned; empty when it is the scenario's own."
+    )
+
+
 @strawberry.type
 class ScenarioValidation:
     errors: list[str]
     warnings: list[str]
+    issues: list[ScenarioIssue] = strawberry.field(
+        description="The same errors and warnings, each with its code and the steps it "
+        "concerns (a client marks them on the graph)."
+    )
 
 
 @strawberry_django.type(models.Scenario, filters=ScenarioFilter, ordering=ScenarioOrder)
@@ -220,7 +244,16 @@ class Scenario(ScopedNode):
     )
     def validation(self, root: models.Scenario) -> ScenarioValidation:
         report = scenario_validate(root)
-        return ScenarioValidation(errors=report.errors, warnings=report.warnings)
+        issues = [
+            ScenarioIssue(
+                severity=IssueSeverity(issue.severity),
+                code=issue.code,
+                message=issue.message,
+                steps=list(issue.steps),
+            )
+            for issue in report.issues
+        ]
+        return ScenarioValidation(errors=report.errors, warnings=report.warnings, issues=issues)
 
     @classmethod
     def scope(cls, queryset, info):

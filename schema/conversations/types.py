@@ -3,7 +3,7 @@ from typing import Annotated
 
 import strawberry
 import strawberry_django
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from strawberry import auto, relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
@@ -201,6 +201,25 @@ class ConversationFilter:
     @strawberry_django.filter_field
     def bot(self, value: relay.GlobalID, prefix: str) -> Q:
         return Q(**{f"{prefix}bot_id": value.node_id})
+
+    @strawberry_django.filter_field(description="Started at or after this time.")
+    def created_after(self, value: datetime, prefix: str) -> Q:
+        return Q(**{f"{prefix}created_at__gte": value})
+
+    @strawberry_django.filter_field(description="Started before this time.")
+    def created_before(self, value: datetime, prefix: str) -> Q:
+        return Q(**{f"{prefix}created_at__lt": value})
+
+    @strawberry_django.filter_field(
+        description="True: with at least one FAILED or INTERRUPTED message; false: none."
+    )
+    def has_failed(self, value: bool, prefix: str) -> Q:
+        failed = models.Message.objects.filter(
+            conversation_id=OuterRef("pk"),
+            status__in=[models.MessageStatus.FAILED, models.MessageStatus.INTERRUPTED],
+        )
+        condition = Q(Exists(failed))
+        return condition if value else ~condition
 
 
 @strawberry_django.order_type(models.Conversation)

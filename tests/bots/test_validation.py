@@ -113,3 +113,47 @@ def test_validation_is_exposed_and_blocks_activation(owner_gql, owner):
     assert payload["messages"][0]["field"] == "isActive"
     assert payload["messages"][0]["code"] == "invalid_scenario"
     assert not Scenario.objects.get(pk=scenario.pk).is_active
+
+
+ISSUES = """
+query($id: ID!) {
+  scenario(id: $id) { validation { issues { severity code message steps } } }
+}
+"""
+
+
+def test_issues_name_the_steps_they_concern(owner_gql, owner):
+    # given: a branch to a missing step, an unreachable step, a loop with no question
+    scenario = ScenarioFactory(bot__owner=owner)
+    branch = {"variable": "x", "operator": "exists", "target": "nowhere"}
+    build(
+        scenario,
+        [
+            ("route", "condition", {"branches": [branch], "default_target": "a"}),
+            ("a", "message", {"text": "a"}),
+            ("b", "message", {"text": "b"}),
+            ("island", "message", {"text": "alone", "end": True}),
+        ],
+        initial="route",
+        nexts={"b": "a"},
+    )
+
+    # when
+    data = owner_gql.execute(ISSUES, {"id": to_base64("Scenario", scenario.pk)})
+
+    # then
+    issues = {(i["severity"], i["code"]): i for i in data["scenario"]["validation"]["issues"]}
+    assert issues["ERROR", "unknown_target"]["steps"] == ["route"]
+    assert '"nowhere"' in issues["ERROR", "unknown_target"]["message"]
+    assert issues["ERROR", "loop_without_question"]["steps"] == ["a", "b"]
+    assert issues["WARNING", "unreachable"]["steps"] == ["island"]
+
+
+def test_scenario_wide_issues_name_no_step(owner_gql, owner):
+    scenario = ScenarioFactory(bot__owner=owner)
+    build(scenario, [("a", "message", {"text": "a"})])
+
+    data = owner_gql.execute(ISSUES, {"id": to_base64("Scenario", scenario.pk)})
+
+    [issue] = data["scenario"]["validation"]["issues"]
+    assert (issue["severity"], issue["code"], issue["steps"]) == ("ERROR", "no_initial_step", [])

@@ -1,0 +1,12 @@
+"""The owner console (/console/): one static page whose JavaScript (static/console/) is a
+client of the public GraphQL API, like the demo chat. The page sets the CSRF cookie the
+console sends back as X-CSRFToken on its cookie-authenticated requests."""
+
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+
+
+async def console(request: HttpRequest) -> HttpResponse:
+    get_token(request)
+    return render(request, "console.html")
