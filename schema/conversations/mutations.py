@@ -3,12 +3,10 @@
 import strawberry
 import strawberry_django
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from strawberry import relay
 
 from conversations import events, services
 from conversations.turns import end_conversation, stop_generation
-from core.ratelimit import client_ip, hit
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import (
@@ -27,7 +25,12 @@ from schema.conversations.inputs import (
     StartConversationInput,
     StopGenerationInput,
 )
-from schema.conversations.policy import feedback_admit, message_accept, reply_regenerate
+from schema.conversations.policy import (
+    conversation_start_admit,
+    feedback_admit,
+    message_accept,
+    reply_regenerate,
+)
 from schema.conversations.types import (
     Conversation,
     Message,
@@ -47,12 +50,7 @@ class ConversationMutation:
         self, info: Info, input: StartConversationInput
     ) -> StartConversationPayload:
         with graphql_errors():
-            await hit(
-                settings.RATE_LIMIT_CONVERSATION_START,
-                "conversation-start",
-                client_ip(info.context.request),
-                what="conversations started",
-            )
+            await conversation_start_admit(info)
             bot_id = pk_from_global_id(input.bot_id, "Bot", field="bot_id")
             scenario_id = (
                 pk_from_global_id(input.scenario_id, "Scenario", field="scenario_id")
@@ -78,12 +76,7 @@ class ConversationMutation:
         with graphql_errors():
             old = await any_conversation_for(info, input.conversation_id)
             was_open = old.closed_at is None
-            await hit(
-                settings.RATE_LIMIT_CONVERSATION_START,
-                "conversation-start",
-                client_ip(info.context.request),
-                what="conversations started",
-            )
+            await conversation_start_admit(info)
             conversation, token = await sync_to_async(services.conversation_reset)(
                 user=info.context.user, conversation=old
             )

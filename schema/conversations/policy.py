@@ -25,6 +25,17 @@ async def _count(info: Info, conversation_id: int, *, kind: str, what: str) -> N
     await hit(getattr(settings, f"{setting}_PER_IP"), f"{kind}-ip", ip, what=what)
 
 
+async def conversation_start_admit(info: Info) -> None:
+    """Count a conversation opened (startConversation, resetConversation) against the
+    client address's limit."""
+    await hit(
+        settings.RATE_LIMIT_CONVERSATION_START,
+        "conversation-start",
+        client_ip(info.context.request),
+        what="conversations started",
+    )
+
+
 def _admission(info: Info, conversation: Conversation) -> Callable[[], Awaitable[None]]:
     async def admit() -> None:
         await _count(info, conversation.pk, kind="messages", what="messages")
