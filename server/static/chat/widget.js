@@ -58,7 +58,17 @@
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", "panel");
     launcher.setAttribute("aria-label", `Chat: ${title}`); // a toggle: aria-expanded says open
-    launcher.textContent = "💬";
+    // An inline icon, not an emoji: a system without an emoji font showed a blank box.
+    const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("width", "26");
+    icon.setAttribute("height", "26");
+    icon.setAttribute("aria-hidden", "true");
+    const bubble = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    bubble.setAttribute("fill", "currentColor");
+    bubble.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    icon.append(bubble);
+    launcher.append(icon);
 
     const panel = document.createElement("section");
     panel.id = "panel";
