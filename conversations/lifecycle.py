@@ -13,15 +13,16 @@ which the replay of a closed conversation repeats (conversations/replay.py).
 
 from datetime import datetime, timedelta
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from bots.models import Bot
 from conversations import events
 from conversations.models import ACTIVE_STATUSES, Conversation, ConversationStatus, Message
+from conversations.selectors import token_conversation
 from core.exceptions import ConversationExpired
-from core.tokens import token_digest
+from overrides.prepared import PreparedUpdate
 
 
 def expiry_after(bot: Bot, now: datetime) -> datetime | None:
@@ -43,6 +44,9 @@ async def is_expired(conversation: Conversation, *, now: datetime | None = None)
         return False
     if conversation.closed_at is not None:
         return True
+    active = getattr(conversation, "has_active_reply", None)  # selectors.with_active_reply
+    if active is not None:
+        return not active
     return not await Message.objects.filter(
         conversation_id=conversation.pk, status__in=ACTIVE_STATUSES
     ).aexists()
@@ -86,16 +90,39 @@ def ensure_open_locked(conversation: Conversation, *, now: datetime) -> None:
 
 async def expired_token_conversation(chat_token: str) -> int | None:
     """The id of the conversation `chat_token` opens if that conversation has expired."""
-    conversation = await Conversation.objects.filter(token_digest=token_digest(chat_token)).afirst()
+    conversation = await sync_to_async(token_conversation)(chat_token)
     if conversation is not None and await is_expired(conversation):
         return conversation.pk
     return None
 
 
+_open_conversation = PreparedUpdate(
+    lambda pk: Conversation.objects.filter(pk=pk, closed_at__isnull=True),
+    ints=("pk",),
+    sets=("updated_at", "expires_at"),
+)
+_touch = PreparedUpdate(
+    lambda pk: Conversation.objects.filter(pk=pk, closed_at__isnull=True),
+    ints=("pk",),
+    sets=("expires_at",),
+)
+
+
+def extend(conversation: Conversation, bot: Bot, *, now: datetime) -> bool:
+    """A visitor message at `now`: touch `updated_at` and move the inactivity deadline
+    (an open conversation only); False if it is closed or gone. In a transaction, this
+    UPDATE takes the row's lock."""
+    return bool(
+        _open_conversation.run(
+            pk=conversation.pk, updated_at=now, expires_at=expiry_after(bot, now)
+        )
+    )
+
+
 async def touch(conversation: Conversation, bot: Bot) -> None:
     """A turn ended: the inactivity timeout counts from now (an open conversation only)."""
-    await Conversation.objects.filter(pk=conversation.pk, closed_at__isnull=True).aupdate(
-        expires_at=expiry_after(bot, timezone.now())
+    await sync_to_async(_touch.run)(
+        pk=conversation.pk, expires_at=expiry_after(bot, timezone.now())
     )
 
 

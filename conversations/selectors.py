@@ -12,6 +12,7 @@ from conversations.models import (
     Rating,
 )
 from core.tokens import token_digest
+from overrides.prepared import PreparedQuery
 
 
 def conversation_list(
@@ -38,6 +39,38 @@ def with_active_reply(queryset: QuerySet[Conversation]) -> QuerySet[Conversation
     than by a query and a thread hop of its own."""
     active = Message.objects.filter(conversation_id=OuterRef("pk"), status__in=ACTIVE_STATUSES)
     return queryset.annotate(has_active_reply=Exists(active))
+
+
+_by_token = PreparedQuery(
+    lambda digest: (
+        with_active_reply(Conversation.objects.filter(token_digest=digest))
+        .select_related("bot")
+        .order_by()
+    ),
+    strs=("digest",),
+)
+
+
+def token_conversation(chat_token: str) -> Conversation | None:
+    """The conversation `chat_token` opens, with its bot and `has_active_reply`: what a
+    visitor's request needs of it, read once per request (a prepared query: this is the
+    visitor's hot path)."""
+    return _by_token.first(digest=token_digest(chat_token))
+
+
+_active_reply = PreparedQuery(
+    lambda conversation_id: (
+        Message.objects.filter(conversation_id=conversation_id, status__in=ACTIVE_STATUSES)
+        .only("pk")
+        .order_by()[:1]
+    ),
+    ints=("conversation_id",),
+)
+
+
+def active_reply_of(conversation_id: int) -> bool:
+    """Whether a message of the conversation is still being answered (the "busy" rule)."""
+    return bool(_active_reply.fetch(conversation_id=conversation_id))
 
 
 def conversation_is_managed_by(*, user, conversation: Conversation) -> bool:
@@ -83,12 +116,22 @@ async def feedback_counts(*, bot_id: int) -> dict[str, int]:
     return counts
 
 
+_history = PreparedQuery(
+    lambda conversation_id, before_id: (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            pk__lt=before_id,
+            status__in=(MessageStatus.COMPLETE, MessageStatus.STOPPED),
+            replaced_by__isnull=True,
+        )
+        .exclude(content="")
+        .order_by("created_at", "id")
+    ),
+    ints=("conversation_id", "before_id"),
+)
+
+
 def history_for(conversation: Conversation, *, before_id: int) -> list[Message]:
     """Messages sent to the LLM as context: finished ones before `before_id`, oldest first;
     of a regenerated reply only its latest version."""
-    usable = (MessageStatus.COMPLETE, MessageStatus.STOPPED)
-    return list(
-        conversation.messages.filter(pk__lt=before_id, status__in=usable, replaced_by__isnull=True)
-        .exclude(content="")
-        .order_by("created_at", "id")
-    )
+    return _history.fetch(conversation_id=conversation.pk, before_id=before_id)

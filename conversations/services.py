@@ -23,6 +23,7 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
+from conversations.selectors import active_reply_of
 from core.exceptions import NotFound
 from core.tokens import token_digest
 
@@ -189,13 +190,11 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
     # statement (undone with the transaction if the message is refused below). No row:
     # deleted, or closed by the expiry sweep, since the caller looked it up.
     now = timezone.now()
-    expires_at = lifecycle.expiry_after(conversation.bot, now)
-    locked = Conversation.objects.filter(pk=conversation.pk, closed_at__isnull=True)
-    if not locked.update(updated_at=now, expires_at=expires_at):
+    if not lifecycle.extend(conversation, conversation.bot, now=now):
         if Conversation.objects.filter(pk=conversation.pk).exists():
             raise lifecycle.refused()
         raise NotFound("Conversation not found.")
-    if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
+    if active_reply_of(conversation.pk):
         raise _busy()
     lifecycle.ensure_open_locked(conversation, now=now)
     user_message = Message.objects.create(

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.models import ACTIVE_STATUSES, Conversation, Message, MessageRole, MessageStatus
+from overrides.prepared import PreparedUpdate
 
 INTERRUPTED_ERROR = "The server restarted while this reply was being generated."
 
@@ -117,6 +118,13 @@ _progress_writes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Progres
 )
 
 
+_progress = PreparedUpdate(
+    lambda pk: Message.objects.filter(pk=pk, stop_requested=False, status__in=ACTIVE_STATUSES),
+    ints=("pk",),
+    sets=("status", "content", "updated_at"),
+)
+
+
 def _write_progress(items: list[tuple[int, str]]) -> set[int]:
     """One transaction: the conditional UPDATE of each message; the ids it changed."""
     now = timezone.now()
@@ -125,10 +133,26 @@ def _write_progress(items: list[tuple[int, str]]) -> set[int]:
     # hold of SQLite's write lock (a process frozen mid-write blocks every other writer).
     with transaction.atomic() if len(items) > 1 else contextlib.nullcontext():
         for pk, content in items:
-            active = Message.objects.filter(pk=pk, stop_requested=False, status__in=ACTIVE_STATUSES)
-            if active.update(status=MessageStatus.STREAMING, content=content, updated_at=now):
+            if _progress.run(
+                pk=pk, status=MessageStatus.STREAMING, content=content, updated_at=now
+            ):
                 written.add(pk)
     return written
+
+
+_finishes: dict[tuple[str, ...], PreparedUpdate] = {}
+
+
+def _finishing(names: tuple[str, ...]) -> PreparedUpdate:
+    """`finish`'s UPDATE for one set of fields (a handful of sets exist)."""
+    update = _finishes.get(names)
+    if update is None:
+        update = _finishes[names] = PreparedUpdate(
+            lambda pk: Message.objects.filter(pk=pk, status__in=ACTIVE_STATUSES),
+            ints=("pk",),
+            sets=names,
+        )
+    return update
 
 
 async def finish(
@@ -142,9 +166,7 @@ async def finish(
     """
     fields = {**values, "status": status, "error": error, "error_code": error_code}
     fields["updated_at"] = timezone.now()
-    updated = await Message.objects.filter(pk=message.pk, status__in=ACTIVE_STATUSES).aupdate(
-        **fields
-    )
+    updated = await sync_to_async(_finishing(tuple(fields)).run)(pk=message.pk, **fields)
     if not updated:
         return False
     for name, value in fields.items():

@@ -42,6 +42,7 @@ from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
 from core import metrics
 from core.exceptions import NotFound
+from overrides.prepared import PreparedQuery
 
 logger = logging.getLogger(__name__)
 
@@ -261,9 +262,21 @@ async def _run(
         await outputs.free_reply()
 
 
+# The turn's reply and visitor message, with the conversation, bot and current step.
+_turn_messages = PreparedQuery(
+    lambda a, b: (
+        Message.objects.select_related("conversation__bot", "conversation__current_step")
+        .filter(pk__in=(a, b))
+        .order_by()
+    ),
+    ints=("a", "b"),
+)
+
+
 async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = False) -> None:
-    turn = Message.objects.select_related("conversation__bot", "conversation__current_step")
-    rows = {m.pk: m async for m in turn.filter(pk__in=(reply_id, user_message_id)).order_by()}
+    rows = {
+        m.pk: m for m in await sync_to_async(_turn_messages.fetch)(a=reply_id, b=user_message_id)
+    }
     reply, user_message = rows.get(reply_id), rows.get(user_message_id)
     if reply is None or user_message is None:
         return  # the conversation was deleted before its turn began

@@ -21,6 +21,9 @@ class Context:
     # Over HTTP: the conversation of `chat_token` when it has expired (its token then
     # opens nothing but resetConversation).
     expired_conversation_id: int | None = None
+    # Over HTTP: the conversation `chat_token` opens, read once with the request
+    # (selectors.token_conversation) and reused by the resolvers that need it.
+    token_conversation: Any = None
     ws: Any = None
     connection_params: Any = None
     # Per-request caches (e.g. conversations a chat token unlocks).

@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 
+from asgiref.sync import sync_to_async
 from cross_web import HTTPException
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -46,6 +47,7 @@ from accounts.authentication import (
     user_from_authorization,
 )
 from conversations import lifecycle
+from conversations.selectors import token_conversation
 from core.storable import is_storable
 from schema.context import Context
 from schema.errors import OUTAGE_ERRORS, CsrfFailed, mapped, status_of
@@ -283,9 +285,11 @@ class GraphQLView(AsyncGraphQLView):
             user = await request.auser() if hasattr(request, "auser") else AnonymousUser()
             credential = session_credential(user, getattr(request, "session", None))
         chat_token = request.headers.get("X-Chat-Token") or None
-        expired = None
+        expired = conversation = None
         if chat_token is not None and is_storable(chat_token):
-            expired = await lifecycle.expired_token_conversation(chat_token)
+            conversation = await sync_to_async(token_conversation)(chat_token)
+            if conversation is not None and await lifecycle.is_expired(conversation):
+                expired = conversation.pk
         return Context(
             request=request,
             response=response,
@@ -293,4 +297,5 @@ class GraphQLView(AsyncGraphQLView):
             credential=credential,
             chat_token=chat_token,
             expired_conversation_id=expired,
+            token_conversation=conversation,
         )

@@ -40,6 +40,9 @@ async def any_conversation_for(
             "connection_init), or authenticate as the bot's owner."
         )
     pk = pk_from_global_id(conversation_id, "Conversation", field=field)
+    opened = context.token_conversation
+    if opened is not None and opened.pk == pk and not context.user.is_authenticated:
+        return opened  # read with the request, its bot and busy flag included
     visible = conversation_list(user=context.user, chat_token=context.chat_token)
     if busy:
         visible = with_active_reply(visible)

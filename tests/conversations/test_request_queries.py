@@ -68,10 +68,11 @@ async def test_send_message_and_its_turn_cost_a_fixed_number_of_statements(offli
     assert sent["reply"]["status"] == "PENDING"
     reply = await Message.objects.filter(role="assistant").alast()
     assert reply.status == "complete" and reply.content
-    # 9 for the message and its turn, plus the session lifecycle's two: the chat token's
-    # expiry check when the request's context is built (server/graphql_http.py) and the
-    # turn's end moving the inactivity deadline (lifecycle.touch).
-    assert len(sql) == 11, "\n".join(sql)
+    # 9 for the message and its turn (the conversation, with its bot and "busy" flag, read
+    # once when the request's context is built, which also checks the chat token's
+    # expiry: server/graphql_http.py), plus the turn's end moving the inactivity
+    # deadline (lifecycle.touch).
+    assert len(sql) == 10, "\n".join(sql)
 
 
 async def test_start_conversation_costs_a_fixed_number_of_statements():
