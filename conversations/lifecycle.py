@@ -20,6 +20,7 @@ from django.utils import timezone
 from bots.models import Bot
 from conversations import events
 from conversations.models import ACTIVE_STATUSES, Conversation, ConversationStatus, Message
+from core import events as domain_events
 from core.exceptions import ConversationExpired
 from core.tokens import token_digest
 
@@ -123,7 +124,22 @@ def expire_idle(*, limit: int, now: datetime | None = None) -> list[int]:
             closed.append(pk)
     for conversation in Conversation.objects.filter(pk__in=closed):
         async_to_sync(events.publish)(conversation.pk, events.expired(conversation))
+        _announce_expired(conversation, reason="idle")
     return closed
+
+
+def _announce_expired(conversation: Conversation, *, reason: str) -> None:
+    """Tell listeners (core.events: webhooks) a conversation closed: `idle` past its
+    inactivity timeout (the sweep), or `reset` (the visitor started over)."""
+    domain_events.emit(
+        domain_events.CONVERSATION_EXPIRED,
+        bot_id=conversation.bot_id,
+        payload={
+            "conversation_id": str(conversation.pk),
+            "reason": reason,
+            "closed_at": conversation.closed_at.isoformat(),
+        },
+    )
 
 
 def close(conversation: Conversation) -> bool:
@@ -137,4 +153,5 @@ def close(conversation: Conversation) -> bool:
     )
     if updated:
         conversation.closed_at = now
+        _announce_expired(conversation, reason="reset")
     return bool(updated)
