@@ -31,8 +31,9 @@ GONE = 410
 
 
 def body_of(delivery: WebhookDelivery) -> str:
-    """The JSON text POSTed: the same bytes on every attempt."""
-    return json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":"))
+    """The JSON text POSTed: the same bytes on every attempt (keys sorted: Postgres'
+    jsonb does not keep the order they were written in)."""
+    return json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def retry_delay(attempts: int) -> float:
@@ -42,7 +43,9 @@ def retry_delay(attempts: int) -> float:
 
 
 def _lease() -> timedelta:
-    return timedelta(seconds=settings.WEBHOOK_TIMEOUT + 60)
+    # An attempt ends within WEBHOOK_TIMEOUT (the whole exchange is bounded); twice that
+    # leaves room for its database writes before another worker may take it over.
+    return timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT + 1)
 
 
 def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
