@@ -6,11 +6,13 @@ import uuid
 from base64 import b64encode
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from bots.models import Bot
 from bots.selectors import bot_list
 from conversations.engine.http_call import address_refusal
 from core.events import Event
@@ -43,6 +45,10 @@ def _check_url(url: str) -> None:
     checks the address again on every attempt (DNS may change)."""
     if not url.lower().startswith(("http://", "https://")):
         raise _url_error("Use an http:// or https:// URL.", "invalid_scheme")
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:  # what Django's validator lets through and httpx not
+        raise _url_error(f"Enter a valid URL ({exc}).", "invalid") from exc
     refusal = address_refusal(url, allow_hosts=settings.API_CALL_ALLOW_HOSTS)
     if refusal:
         raise _url_error(refusal, "blocked_address")
@@ -80,9 +86,10 @@ def webhook_create(
         )
     )
     with transaction.atomic():
-        if Webhook.objects.select_for_update().filter(bot=bot).count() >= (
-            limit := settings.WEBHOOK_MAX_PER_BOT
-        ):
+        # The bot's row lock serializes creates, so the cap holds under concurrency.
+        Bot.objects.select_for_update().filter(pk=bot.pk).first()
+        limit = settings.WEBHOOK_MAX_PER_BOT
+        if Webhook.objects.filter(bot=bot).count() >= limit:
             raise ValidationError(f"A bot has at most {limit} webhooks.", code="too_many_webhooks")
         webhook.save()
     return webhook, secret
