@@ -33,7 +33,7 @@ DEFAULT_MESSAGE = (
 @dataclass(frozen=True)
 class Refusal:
     scope: str  # "month" (the bot's monthly budget) or "conversation" (the cap)
-    error: str  # for owners and logs (Message.error)
+    error: str  # Message.error (visitors read it too: no amounts)
     visitor_text: str  # what the visitor reads (the reply's content)
 
 
@@ -109,10 +109,10 @@ async def refusal(*, conversation_id: int, bot: Bot) -> Refusal | None:
     visitor_text = bot.budget_exceeded_message.strip() or DEFAULT_MESSAGE
     found = None
     if budget and used["month_used"] >= budget:
-        error = f"The bot's monthly token budget ({budget}) is used up."
+        error = "This bot's monthly token budget is used up."
         found = Refusal("month", error, visitor_text)
     elif cap and used["conversation_used"] >= cap:
-        error = f"This conversation has used its cap of {cap} tokens."
+        error = "This conversation has used all the tokens it may use."
         found = Refusal("conversation", error, visitor_text)
     if found is not None:
         metrics.count_budget_refusal(bot.pk, found.scope)

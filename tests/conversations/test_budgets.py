@@ -91,7 +91,7 @@ async def test_a_reply_over_the_monthly_budget_fails_with_the_owners_text():
     assert failed["code"] == "budget_exceeded"
     assert failed["message"]["content"] == OVER
     assert failed["message"]["errorCode"] == "budget_exceeded"
-    assert "monthly token budget (100)" in failed["error"]
+    assert failed["error"] == "This bot's monthly token budget is used up."
     messages = rebuild(events)
     assert [m["content"] for m in messages.values() if m["role"] == "ASSISTANT"] == [OVER]
     assert _refusals(bot.pk, "month") == before + 1
@@ -134,7 +134,7 @@ async def test_the_conversation_cap_refuses_the_next_reply_of_that_conversation_
     [refused] = [e for e in second if e["__typename"] == "MessageFailed"]
     assert refused["code"] == "budget_exceeded"
     assert refused["message"]["content"] == budgets.DEFAULT_MESSAGE
-    assert "cap of 1 tokens" in refused["error"]
+    assert refused["error"] == "This conversation has used all the tokens it may use."
     assert any(e["__typename"] == "MessageCompleted" for e in other)
     assert _refusals(bot.pk, "conversation") == before + 1
 

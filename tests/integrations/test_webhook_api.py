@@ -4,7 +4,8 @@ input gets field errors with codes; nobody else sees or touches them."""
 import pytest
 from strawberry.relay import GlobalID, to_base64
 
-from integrations.models import DeliveryStatus, Webhook, WebhookDelivery
+from core import events
+from integrations.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from tests.factories import BotFactory
 from tests.integrations.conftest import create_webhook
 
@@ -261,3 +262,7 @@ def test_staff_see_every_bots_webhooks(staff_gql, owner_gql, receiver):
     listed = staff_gql.execute(BOT_WEBHOOKS, {"id": to_base64("Bot", bot.pk)})
 
     assert listed["bot"]["webhooks"]["totalCount"] == 1
+
+
+def test_every_domain_event_can_be_subscribed_to():
+    assert sorted(WebhookEvent.values) == sorted(events.NAMES)
