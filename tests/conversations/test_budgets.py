@@ -68,7 +68,9 @@ async def _chat(token: str, conversation_id: str, text: str) -> list[dict]:
 
 
 def _refusals(bot_id: int, scope: str) -> float:
-    return metrics.BUDGET_REFUSALS.labels(str(bot_id), scope)._value.get()
+    """Refusals of the bot in `scope`, as /metrics reports them."""
+    labels = {"bot": str(bot_id), "scope": scope}
+    return metrics.REGISTRY.get_sample_value("botstream_budget_refusals_total", labels) or 0.0
 
 
 async def _owner_data(bot, query: str, variables: dict) -> dict:
