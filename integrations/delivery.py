@@ -131,3 +131,14 @@ def stalled(*, now: datetime | None = None, limit: int = 500) -> list[int]:
         .order_by("next_attempt_at")
     )
     return list(rows.values_list("pk", flat=True)[:limit])
+
+
+def prune_log(*, keep_days: int, now: datetime | None = None) -> int:
+    """Delete finished deliveries older than `keep_days`; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=keep_days)
+    finished = WebhookDelivery.objects.filter(
+        status__in=(DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED), updated_at__lt=cutoff
+    )
+    # A redelivery keeps its row when its original goes (redelivery_of is SET_NULL).
+    deleted, _ = finished.delete()
+    return deleted

@@ -30,3 +30,9 @@ def requeue_stalled_webhooks() -> int:
     if ids:
         logger.warning("requeued %d stalled webhook deliveries", len(ids))
     return len(ids)
+
+
+@periodic("prune-webhook-log", every=lambda: 86400.0 if settings.WEBHOOK_LOG_KEEP_DAYS else 0)
+def prune_webhook_log() -> int:
+    """Delete finished deliveries older than WEBHOOK_LOG_KEEP_DAYS (the owners' log)."""
+    return delivery.prune_log(keep_days=settings.WEBHOOK_LOG_KEEP_DAYS)

@@ -276,6 +276,9 @@ WEBHOOK_STALLED_AFTER = env.float("WEBHOOK_STALLED_AFTER", default=120.0)
 # An endpoint answering 410 Gone is turned off (its pending deliveries fail).
 WEBHOOK_DISABLE_ON_GONE = env.bool("WEBHOOK_DISABLE_ON_GONE", default=True)
 WEBHOOK_MAX_PER_BOT = env.int("WEBHOOK_MAX_PER_BOT", default=20)
+# Finished deliveries (succeeded or failed) are deleted from the log after this many days
+# by a daily job (0: kept forever).
+WEBHOOK_LOG_KEEP_DAYS = env.int("WEBHOOK_LOG_KEEP_DAYS", default=30)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.

@@ -14,7 +14,7 @@ from core import events
 from integrations import delivery
 from integrations.models import DeliveryStatus, Webhook, WebhookDelivery
 from integrations.services import deliveries_create, webhook_create
-from integrations.tasks import requeue_stalled_webhooks
+from integrations.tasks import prune_webhook_log, requeue_stalled_webhooks
 from tests.tasks_worker import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -218,3 +218,16 @@ def test_the_body_is_the_same_json_on_every_attempt(bot, hook):
 
     assert body == delivery.body_of(WebhookDelivery.objects.get())
     assert json.loads(body)["data"]["comment"] == "ünïcode <b>"
+
+
+def test_the_daily_job_prunes_finished_deliveries_past_their_keep_days(bot, hook, settings):
+    settings.WEBHOOK_LOG_KEEP_DAYS = 30
+    old, recent, waiting = (deliveries_create(event=_feedback_event(bot))[0] for _ in range(3))
+    long_ago = timezone.now() - timedelta(days=31)
+    WebhookDelivery.objects.filter(pk=old.pk).update(status="succeeded", updated_at=long_ago)
+    WebhookDelivery.objects.filter(pk=recent.pk).update(status="failed")
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(updated_at=long_ago)  # still pending
+
+    assert prune_webhook_log() == 1
+
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
