@@ -18,6 +18,8 @@ SUGGESTIONS_MAX_COUNT = 5
 # expiry default to an hour; a chat widget left open over lunch should still work).
 DEFAULT_INACTIVITY_TIMEOUT = 3600
 MAX_INACTIVITY_TIMEOUT = 30 * 24 * 3600
+# Upper bound of the token budgets: what GraphQL's Int (32-bit) can carry.
+MAX_TOKEN_BUDGET = 2**31 - 1
 
 
 class BotType(models.TextChoices):
@@ -94,6 +96,24 @@ class Bot(models.Model):
             "Seconds a conversation may stay idle before it expires (its chat token then "
             "stops working; the visitor may reset it). 0 = never. At most 30 days."
         ),
+    )
+    # Token budgets (conversations/budgets.py): counted from the provider's usage of
+    # each reply (estimated when it reports none); 0 = no limit.
+    monthly_token_budget = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_TOKEN_BUDGET)],
+        help_text="Tokens this bot's replies may use per calendar month (UTC); 0 = no limit.",
+    )
+    conversation_token_cap = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_TOKEN_BUDGET)],
+        help_text="Tokens the replies of one conversation may use; 0 = no limit.",
+    )
+    budget_exceeded_message = models.TextField(
+        blank=True,
+        max_length=1000,
+        validators=[MaxLengthValidator(1000)],
+        help_text="What visitors read when a reply is refused over budget; empty: a default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -21,6 +21,7 @@ from bots.models import Bot
 from conversations import events
 from conversations.models import ACTIVE_STATUSES, Conversation, ConversationStatus, Message
 from conversations.selectors import token_conversation
+from core import events as domain_events
 from core.exceptions import ConversationExpired
 from overrides.prepared import PreparedUpdate
 
@@ -150,7 +151,22 @@ def expire_idle(*, limit: int, now: datetime | None = None) -> list[int]:
             closed.append(pk)
     for conversation in Conversation.objects.filter(pk__in=closed):
         async_to_sync(events.publish)(conversation.pk, events.expired(conversation))
+        _announce_expired(conversation, reason="idle")
     return closed
+
+
+def _announce_expired(conversation: Conversation, *, reason: str) -> None:
+    """Tell listeners (core.events: webhooks) a conversation closed: `idle` past its
+    inactivity timeout (the sweep), or `reset` (the visitor started over)."""
+    domain_events.emit(
+        domain_events.CONVERSATION_EXPIRED,
+        bot_id=conversation.bot_id,
+        payload={
+            "conversation_id": str(conversation.pk),
+            "reason": reason,
+            "closed_at": conversation.closed_at.isoformat(),
+        },
+    )
 
 
 def close(conversation: Conversation) -> bool:
@@ -164,4 +180,5 @@ def close(conversation: Conversation) -> bool:
     )
     if updated:
         conversation.closed_at = now
+        _announce_expired(conversation, reason="reset")
     return bool(updated)

@@ -177,3 +177,21 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on message {self.message_id}"
+
+
+class BotTokenUsage(models.Model):
+    """Tokens a bot's replies used in one calendar month (UTC): the counter its monthly
+    budget is checked against (conversations/budgets.py), one row per bot and month,
+    incremented atomically as each reply finishes."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="token_usage")
+    month = models.DateField(help_text="The first day of the month counted.")
+    tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "month"], name="bot_token_usage_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.month:%Y-%m}: {self.tokens}"

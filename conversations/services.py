@@ -24,6 +24,7 @@ from conversations.models import (
     MessageStatus,
 )
 from conversations.selectors import active_reply_of
+from core import events as domain_events
 from core.exceptions import NotFound
 from core.tokens import token_digest
 
@@ -91,6 +92,17 @@ def _open(
     # full_clean would query each one's existence again.
     conversation.full_clean(exclude=["token_digest", "bot", "scenario", "current_step"])
     conversation.save()
+    domain_events.emit(
+        domain_events.CONVERSATION_STARTED,
+        bot_id=bot.pk,
+        payload={
+            "conversation_id": str(conversation.pk),
+            "scenario_id": str(scenario.pk) if scenario else None,
+            "user_session": conversation.user_session,
+            "variables": variables,
+            "started_at": conversation.created_at.isoformat(),
+        },
+    )
     return conversation, raw_token
 
 
@@ -308,6 +320,17 @@ def message_rate(*, message: Message, rating: str | None, comment: str | None = 
     if comment is not None:
         feedback.comment = _check_comment(comment)
     feedback.save()
+    domain_events.emit(
+        domain_events.FEEDBACK_GIVEN,
+        bot_id=feedback.bot_id,
+        payload={
+            "conversation_id": str(locked.conversation_id),
+            "message_id": str(locked.pk),
+            "rating": feedback.rating,
+            "comment": feedback.comment,
+            "rated_at": feedback.updated_at.isoformat(),
+        },
+    )
     return locked
 
 

@@ -21,13 +21,16 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 
-from conversations import events, transitions
+from conversations import budgets, events, transitions
 from conversations.llm import Chunk, Usage
-from conversations.models import Message
+from conversations.llm.base import estimate_tokens
+from conversations.models import Message, MessageStatus
+from core import events as domain_events
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class ReplyWriter:
         self.content = message.content
         self.published = len(self.content)
         self.usage: Usage | None = None
+        # Set by whoever streams an LLM reply into this writer: the request's estimated
+        # size, counted (with the reply's) when the provider reports no usage.
+        self.prompt_estimate: int | None = None
         self.first_token_at: float | None = None
         self._last_flush = 0.0
         self._last_persist = time.monotonic()
@@ -207,6 +213,8 @@ class ReplyWriter:
     async def finish(self, status: str, *, error: str = "", error_code: str = "") -> Message:
         """Persist the final state and publish the terminal event."""
         await self.flush()
+        if self.usage is None and self.prompt_estimate is not None:
+            self.usage = Usage(self.prompt_estimate, estimate_tokens(self.content))
         usage = self.usage or Usage()
         finished = await _retrying(
             lambda: transitions.finish(
@@ -226,7 +234,32 @@ class ReplyWriter:
             if current is None:
                 raise StopRequested()
             return current
+        if self.bot_id is not None:
+            try:
+                await sync_to_async(_finished)(self.bot_id, self.message)
+            except Exception:  # the reply's outcome stands whatever its bookkeeping does
+                logger.exception("could not count or announce message %s", self.message_id)
         return self.message
+
+
+def _finished(bot_id: int, message: Message) -> None:
+    """After a reply's terminal state is stored: count its tokens against the bot's
+    budget, and announce a completed one (core.events, e.g. to webhooks)."""
+    budgets.record(bot_id=bot_id, tokens=message.prompt_tokens + message.completion_tokens)
+    if message.status == MessageStatus.COMPLETE:
+        domain_events.emit(
+            domain_events.MESSAGE_COMPLETED,
+            bot_id=bot_id,
+            payload={
+                "conversation_id": str(message.conversation_id),
+                "message_id": str(message.pk),
+                "content": message.content,
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+                "version": message.version,
+                "completed_at": message.updated_at.isoformat(),
+            },
+        )
 
 
 STOP_TYPE = "generation.listener.stop"

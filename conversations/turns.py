@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from bots.models import Step, StepType
 from bots.templating import RenderBudgetExceeded
-from conversations import events, lifecycle, suggestions, transitions
+from conversations import budgets, events, lifecycle, suggestions, transitions
 from conversations.engine.runner import (
     Output,
     ScenarioRun,
@@ -36,7 +36,8 @@ from conversations.engine.runner import (
     state_of,
 )
 from conversations.generation import build_request, stream_reply
-from conversations.llm import LLMError, LLMRequest
+from conversations.llm import LLMError, LLMErrorCode, LLMRequest
+from conversations.llm.base import estimate_tokens
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
@@ -197,6 +198,7 @@ class TurnOutputs:
                     self.last = (await writer.finish(MessageStatus.COMPLETE), output.step)
                     self.unfinished.discard(message.pk)
                     return output.text
+                await self._check_budget(writer, output.step)
                 history = await sync_to_async(history_for)(self.conversation, before_id=message.pk)
                 request = build_request(self.conversation, history, output.prompt)
                 finished = await generate_into(
@@ -209,6 +211,21 @@ class TurnOutputs:
         if finished.status == MessageStatus.STOPPED:
             raise TurnStopped()
         return finished.content
+
+    async def _check_budget(self, writer: ReplyWriter, step: Step | None) -> None:
+        """Refuse the LLM reply about to start if a token budget of the bot is used up:
+        it fails with code budget_exceeded and the owner's text as its content, and the
+        turn ends there (scripted steps cost no tokens and are never refused)."""
+        bot = self.conversation.bot
+        refusal = await budgets.refusal(conversation_id=self.conversation.pk, bot=bot)
+        if refusal is None:
+            return
+        await writer.write(refusal.visitor_text)
+        code = LLMErrorCode.BUDGET_EXCEEDED.value
+        finished = await writer.finish(MessageStatus.FAILED, error=refusal.error, error_code=code)
+        self.last = (finished, step)
+        self.unfinished.discard(writer.message_id)
+        raise TurnStopped()
 
     async def free_reply(self) -> None:
         await self.emit(Output(step=None, text=None, prompt=None))
@@ -363,6 +380,7 @@ async def _finish_leftovers(conversation_id: int, user_message_id: int) -> None:
 async def generate_into(writer: ReplyWriter, request: LLMRequest) -> Message:
     """Stream an LLM reply into the writer's message and finish it, whatever happens."""
     message_id = writer.message_id
+    writer.prompt_estimate = sum(estimate_tokens(m.content) for m in request.messages)
     _generating[message_id] = asyncio.current_task()
     started = time.monotonic()
     metrics.generation_started()

@@ -13,6 +13,7 @@ label names and values in one place: here the chat runtime's,
     count_tokens(bot_id, prompt_tokens, completion_tokens)
     generation_finished(seconds, outcome)      # outcome: the message's terminal status, or deleted
     count_error(code)
+    count_budget_refusal(bot_id, scope)        # scope: month or conversation
 
 `schema.metrics` the GraphQL operations, `server.metrics` HTTP requests and websockets
 (and the /metrics view).
@@ -65,6 +66,14 @@ ERRORS = Counter(
     registry=REGISTRY,
 )
 
+BUDGET_REFUSALS = Counter(
+    "botstream_budget_refusals",
+    "Replies refused because a token budget was used up, by bot and scope (month: the "
+    "bot's monthly budget; conversation: its cap per conversation).",
+    ["bot", "scope"],
+    registry=REGISTRY,
+)
+
 
 def generation_started() -> None:
     ACTIVE_GENERATIONS.inc()
@@ -91,3 +100,7 @@ def count_tokens(bot_id: object, prompt: int, completion: int) -> None:
 
 def count_error(code: str) -> None:
     ERRORS.labels(code).inc()
+
+
+def count_budget_refusal(bot_id: object, scope: str) -> None:
+    BUDGET_REFUSALS.labels(str(bot_id), scope).inc()

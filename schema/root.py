@@ -22,6 +22,7 @@ from schema.extensions import (
     TokenScope,
 )
 from schema.input_checks import StorableInput
+from schema.integrations.mutations import IntegrationMutation
 from schema.metrics import MetricsExtension
 from schema.system import SystemQuery
 
@@ -32,7 +33,9 @@ class NodeQuery:
 
 
 Query = merge_types("Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery))
-Mutation = merge_types("Mutation", (AccountMutation, BotMutation, ConversationMutation))
+Mutation = merge_types(
+    "Mutation", (AccountMutation, BotMutation, ConversationMutation, IntegrationMutation)
+)
 
 # Subscription events are encoded once per document, not executed per subscriber.
 schema = FrameSchema(

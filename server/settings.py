@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "bots",
     "conversations",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +255,30 @@ TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=7)
 CONVERSATION_EXPIRY_SWEEP_INTERVAL = env.float("CONVERSATION_EXPIRY_SWEEP_INTERVAL", default=60.0)
 # Most conversations one sweep closes (the rest go to the next run).
 CONVERSATION_EXPIRY_SWEEP_BATCH = env.int("CONVERSATION_EXPIRY_SWEEP_BATCH", default=500)
+
+# --- Webhooks (integrations/) ---
+# Delivery runs on the task queue (a worker), never on a visitor's turn. Each attempt
+# POSTs through the api_call address guard (API_CALL_ALLOW_HOSTS admits private hosts)
+# and gets WEBHOOK_TIMEOUT seconds for the whole exchange; a 2xx ends the delivery.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Retries: the n-th wait is WEBHOOK_RETRY_BASE * 2^(n-1) seconds, at most
+# WEBHOOK_RETRY_MAX_DELAY, until WEBHOOK_MAX_ATTEMPTS attempts or WEBHOOK_RETRY_WINDOW
+# seconds after the event (by default 12 attempts over about 20 hours).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
+WEBHOOK_RETRY_BASE = env.float("WEBHOOK_RETRY_BASE", default=60.0)
+WEBHOOK_RETRY_MAX_DELAY = env.float("WEBHOOK_RETRY_MAX_DELAY", default=6 * 3600.0)
+WEBHOOK_RETRY_WINDOW = env.float("WEBHOOK_RETRY_WINDOW", default=24 * 3600.0)
+# Seconds between runs of the sweep that requeues deliveries whose worker died
+# mid-attempt (0 turns it off); a delivery is requeued once it is this many seconds
+# overdue and no attempt holds it.
+WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=60.0)
+WEBHOOK_STALLED_AFTER = env.float("WEBHOOK_STALLED_AFTER", default=120.0)
+# An endpoint answering 410 Gone is turned off (its pending deliveries fail).
+WEBHOOK_DISABLE_ON_GONE = env.bool("WEBHOOK_DISABLE_ON_GONE", default=True)
+WEBHOOK_MAX_PER_BOT = env.int("WEBHOOK_MAX_PER_BOT", default=20)
+# Finished deliveries (succeeded or failed) are deleted from the log after this many days
+# by a daily job (0: kept forever).
+WEBHOOK_LOG_KEEP_DAYS = env.int("WEBHOOK_LOG_KEEP_DAYS", default=30)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.

@@ -137,6 +137,8 @@ def test_a_bot_added_by_an_editor_is_the_editors(editor_client, owner):
         "max_tokens": "100",
         "suggestions_count": "3",
         "inactivity_timeout": "3600",  # the form shows the default; a browser sends it
+        "monthly_token_budget": "0",  # likewise (0: no limit)
+        "conversation_token_cap": "0",
         "scenarios-TOTAL_FORMS": "0",
         "scenarios-INITIAL_FORMS": "0",
     }

@@ -101,6 +101,8 @@ def bot_form(bot, start_inputs: str) -> dict:
         "is_active": "on",
         "suggestions_count": bot.suggestions_count,
         "inactivity_timeout": bot.inactivity_timeout,
+        "monthly_token_budget": bot.monthly_token_budget,
+        "conversation_token_cap": bot.conversation_token_cap,
         "start_inputs": start_inputs,
         "scenarios-TOTAL_FORMS": 0,
         "scenarios-INITIAL_FORMS": 0,

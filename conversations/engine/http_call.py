@@ -327,3 +327,74 @@ def _decode(response: httpx.Response, body: bytes) -> Any:
         return body.decode(response.charset_encoding or "utf-8", errors="replace")
     except LookupError:
         return body.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """The outcome of `post_guarded`: the status when a response came, else why not."""
+
+    status: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+
+
+async def post_guarded(
+    url: str,
+    content: bytes,
+    headers: Mapping[str, str],
+    *,
+    allow_hosts: Sequence[str] = (),
+    seconds: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PostResult:
+    """POST `content` to `url` through the same address guard as an ``api_call`` step
+    (each resolved address checked, the request pinned to the one checked), within
+    `seconds` for the whole exchange. Redirects are not followed (a 3xx is the
+    answer) and the response body is never read (only its status matters), so no
+    response can be too large. Never raises for network problems: `error_code` is one
+    of ``invalid_request``, ``blocked_address``, ``timeout``, ``connection_error``,
+    ``bad_response``. (Outbound webhooks use it.)
+    """
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return PostResult(None, f"invalid URL: {exc}", "invalid_request")
+    if target.scheme not in ("http", "https") or not target.host:
+        return PostResult(None, f"not an http(s) URL: {url}", "invalid_request")
+    hop = _Hop("POST", target, httpx.Headers(dict(headers)), content)
+    client = httpx.AsyncClient(
+        transport=transport, timeout=seconds, follow_redirects=False, trust_env=False
+    )
+    try:
+        async with asyncio.timeout(seconds), client:
+            request = await _pinned_request(client, hop, allow_hosts)
+            with _httpx_errors():
+                response = await client.send(request, stream=True)
+            await response.aclose()
+            return PostResult(response.status_code)
+    except _CallFailed as exc:
+        return PostResult(exc.status, str(exc), exc.code)
+    except TimeoutError:
+        return PostResult(None, f"no response within {seconds:g} seconds", "timeout")
+
+
+def address_refusal(url: str, *, allow_hosts: Sequence[str] = ()) -> str | None:
+    """Why the guard would refuse to call `url` now (its host resolves to a private or
+    reserved address and is not in `allow_hosts`), else None. Sync: it resolves the
+    name (blocking), for checks made when a URL is saved. A host that does not resolve
+    is not refused here: a call to it fails when it is made."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        infos = [] if _is_ip_literal(host) else socket.getaddrinfo(host, port)
+    except OSError:
+        return None
+    addresses = [ip_address(host)] if _is_ip_literal(host) else [ip_address(i[4][0]) for i in infos]
+    blocked = [address for address in addresses if is_blocked_address(address)]
+    if blocked and not _is_allowed(target, allow_hosts):
+        return (
+            f"{target.host} resolves to {blocked[0]}, a private or reserved address; "
+            "add the host to API_CALL_ALLOW_HOSTS to allow it"
+        )
+    return None

@@ -49,6 +49,12 @@ class Chunk:
     usage: Usage | None = None
 
 
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English: what a reply counts against its bot's
+    budget when the provider reports no usage, and enough to bound a request's size."""
+    return len(text) // 4 + 1
+
+
 class LLMErrorCode(StrEnum):
     AUTH_FAILED = "auth_failed"
     RATE_LIMITED = "rate_limited"
@@ -58,6 +64,8 @@ class LLMErrorCode(StrEnum):
     CONNECTION_ERROR = "connection_error"
     STREAM_BROKEN = "stream_broken"
     NOT_CONFIGURED = "not_configured"
+    # Not the provider's: the bot's token budget refused the reply (conversations/budgets.py).
+    BUDGET_EXCEEDED = "budget_exceeded"
 
 
 class LLMError(Exception):

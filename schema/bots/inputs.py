@@ -43,6 +43,9 @@ class BotInput:
     suggestions_count: auto
     suggestions_prompt: auto
     inactivity_timeout: auto
+    monthly_token_budget: auto
+    conversation_token_cap: auto
+    budget_exceeded_message: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

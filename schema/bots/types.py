@@ -1,11 +1,13 @@
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
 import strawberry_django
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
+from django.utils import timezone
 from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
@@ -15,6 +17,7 @@ from bots import models
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.start_inputs import INPUT_TYPES
 from bots.validation import scenario_validate
+from conversations.budgets import month_of, month_usage, used_this_month
 from conversations.models import Rating
 from conversations.selectors import feedback_count, feedback_counts
 from schema.common import ScopedNode, visible
@@ -27,6 +30,7 @@ StartInputTypeEnum = strawberry.enum(
 )
 # Feedback's type is the conversations schema's, which imports this module.
 FeedbackNode = Annotated["Feedback", strawberry.lazy("schema.conversations.types")]  # noqa: F821
+WebhookNode = Annotated["Webhook", strawberry.lazy("schema.integrations.types")]  # noqa: F821
 
 
 @strawberry.type(description="A value a bot asks for when a conversation starts.")
@@ -62,6 +66,17 @@ class FeedbackCounts:
     @strawberry.field
     def total(self) -> int:
         return self.up + self.down
+
+
+@strawberry.type(description="Tokens a bot's replies used this month against its budget.")
+class TokenUsage:
+    month: date = strawberry.field(description="The month counted (its first day, UTC).")
+    used: int = strawberry.field(description="Prompt and completion tokens of its replies.")
+    budget: int | None = strawberry.field(description="The monthly budget; null: no limit.")
+
+    @strawberry.field(description="What is left of the budget (0 when used up); null: no limit.")
+    def remaining(self) -> int | None:
+        return None if self.budget is None else max(0, self.budget - self.used)
 
 
 @strawberry_django.type(get_user_model(), name="User")
@@ -159,6 +174,30 @@ class Bot(ScopedNode):
     feedback: DjangoListConnection[FeedbackNode] = strawberry_django.connection(
         description="Visitors' ratings of this bot's replies, newest first (see filters)."
     )
+    webhooks: DjangoListConnection[WebhookNode] = strawberry_django.connection(
+        description="Endpoints that receive this bot's events, newest first."
+    )
+    monthly_token_budget: int = strawberry_django.field(
+        description="Tokens its replies may use per calendar month (UTC); 0 = no limit."
+    )
+    conversation_token_cap: int = strawberry_django.field(
+        description="Tokens the replies of one conversation may use; 0 = no limit."
+    )
+    budget_exceeded_message: auto = strawberry_django.field(
+        description="What visitors read when a reply is refused over budget; empty: a default."
+    )
+
+    @strawberry_django.field(
+        annotate={"_tokens_this_month": lambda info: month_usage()},
+        only=["monthly_token_budget"],
+        description="Tokens used this month against monthlyTokenBudget.",
+    )
+    async def token_usage(self, root: models.Bot) -> TokenUsage:
+        used = getattr(root, "_tokens_this_month", None)
+        if used is None:  # a mutation's returned object: counted here
+            used = await sync_to_async(used_this_month)(root.pk)
+        budget = root.monthly_token_budget or None
+        return TokenUsage(month=month_of(timezone.now()), used=used, budget=budget)
 
     @strawberry_django.field(
         only=["start_inputs"],

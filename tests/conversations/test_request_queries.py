@@ -71,8 +71,12 @@ async def test_send_message_and_its_turn_cost_a_fixed_number_of_statements(offli
     # 9 for the message and its turn (the conversation, with its bot and "busy" flag, read
     # once when the request's context is built, which also checks the chat token's
     # expiry: server/graphql_http.py), plus the turn's end moving the inactivity
-    # deadline (lifecycle.touch).
-    assert len(sql) == 10, "\n".join(sql)
+    # deadline (lifecycle.touch); plus two when the reply completes: its tokens added to
+    # the bot's monthly counter (conversations/budgets.py, one UPDATE) and the
+    # message.completed event's lookup of the bot's subscribed webhooks
+    # (integrations/services.py, one SELECT; nothing more without webhooks). A bot
+    # without a budget or cap adds no statement before the reply starts.
+    assert len(sql) == 12, "\n".join(sql)
 
 
 async def test_start_conversation_costs_a_fixed_number_of_statements():
@@ -83,4 +87,5 @@ async def test_start_conversation_costs_a_fixed_number_of_statements():
     async with statements() as sql:
         await start_conversation(to_base64("Bot", bot.pk))
 
-    assert len(sql) == 3, "\n".join(sql)
+    # 3, plus the conversation.started event's lookup of the bot's subscribed webhooks.
+    assert len(sql) == 4, "\n".join(sql)

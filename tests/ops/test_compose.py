@@ -131,3 +131,13 @@ def test_docker_compose_accepts_the_file():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_a_worker_service_runs_the_task_queue_after_migrations(services):
+    worker = services["worker"]
+
+    assert worker["command"] == ["python", "manage.py", "worker", "--no-reload"]
+    assert worker["restart"] == "unless-stopped"
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["environment"]["DATABASE_URL"] == services["app"]["environment"]["DATABASE_URL"]
+    assert "ports" not in worker and "expose" not in worker
