@@ -37,6 +37,10 @@ from conversations.models import Conversation, Feedback, Message, Rating
 QUERIES = 5
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 class Granularity(StrEnum):
     HOUR = "hour"
     DAY = "day"
@@ -98,6 +102,13 @@ def stats_range(
     STATS_MAX_BUCKETS buckets. Field errors with codes otherwise."""
     tz = time_zone(time_zone_name)
     start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (start, end))
+    for name, moment in (("from", start), ("to", end)):
+        # Far from year 1 and 9999, so no shift to a time zone overflows.
+        if not EARLIEST <= moment <= LATEST:
+            error = ValidationError(
+                f"Must be between {EARLIEST.year} and {LATEST.year}.", code="out_of_range"
+            )
+            raise ValidationError({name: error})
     if start >= end:
         raise ValidationError(
             {"to": ValidationError("`to` must be after `from`.", code="invalid_range")}

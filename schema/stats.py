@@ -101,7 +101,7 @@ class BotStats:
 class StatsQuery:
     @strawberry.field(
         description="A bot's analytics per hour or day: its owner or staff only. Errors: "
-        "INVALID_ID, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LONG, INVALID_TIME_ZONE, "
+        "INVALID_ID, NOT_FOUND, INVALID_RANGE, RANGE_TOO_LONG, OUT_OF_RANGE, INVALID_TIME_ZONE, "
         "UNAUTHENTICATED."
     )
     async def bot_stats(self, info: Info, input: BotStatsInput) -> BotStats:
