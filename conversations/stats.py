@@ -95,12 +95,9 @@ def time_zone(name: str) -> tzinfo:
         ) from exc
 
 
-def stats_range(
-    *, start: datetime, end: datetime, granularity: Granularity, time_zone_name: str = "UTC"
-) -> StatsRange:
-    """Check a request: `start` before `end` (naive times are in the time zone), at most
-    STATS_MAX_BUCKETS buckets. Field errors with codes otherwise."""
-    tz = time_zone(time_zone_name)
+def time_range(*, start: datetime, end: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[start, end) checked: aware (naive times are in `tz`), within EARLIEST..LATEST,
+    start before end. Field errors (`from`, `to`) with codes otherwise."""
     start, end = (t if t.tzinfo else t.replace(tzinfo=tz) for t in (start, end))
     for name, moment in (("from", start), ("to", end)):
         # Far from year 1 and 9999, so no shift to a time zone overflows.
@@ -113,6 +110,15 @@ def stats_range(
         raise ValidationError(
             {"to": ValidationError("`to` must be after `from`.", code="invalid_range")}
         )
+    return start, end
+
+
+def stats_range(
+    *, start: datetime, end: datetime, granularity: Granularity, time_zone_name: str = "UTC"
+) -> StatsRange:
+    """Check a request: `time_range`, and at most STATS_MAX_BUCKETS buckets."""
+    tz = time_zone(time_zone_name)
+    start, end = time_range(start=start, end=end, tz=tz)
     step = timedelta(hours=1) if granularity == Granularity.HOUR else timedelta(days=1)
     limit = settings.STATS_MAX_BUCKETS
     if end - start > step * limit:

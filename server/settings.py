@@ -382,3 +382,5 @@ STATS_MAX_BUCKETS = env.int("STATS_MAX_BUCKETS", default=1000)
 # Transcript export reads and writes this many messages per database round trip; the
 # memory it holds is bounded by one batch, whatever the range.
 EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=2000)
+# Exports streaming at once per process; one more is refused with 429 (retry shortly).
+EXPORT_MAX_RUNNING = env.int("EXPORT_MAX_RUNNING", default=4)
