@@ -364,10 +364,10 @@ def analytics(*, messages: int, small: int, days: int = 30) -> dict:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO conversations_feedback (message_id, bot_id, rating, comment, "
-                "created_at, updated_at) SELECT m.id, %s, CASE WHEN m.id % 3 = 0 THEN 'down' "
+                "created_at, updated_at) SELECT m.id, %s, CASE WHEN m.id %% 3 = 0 THEN 'down' "
                 "ELSE 'up' END, '', m.created_at, m.created_at FROM conversations_message m "
                 "JOIN conversations_conversation c ON c.id = m.conversation_id "
-                "WHERE c.bot_id = %s AND m.role = 'assistant' AND m.id % 10 = 1",
+                "WHERE c.bot_id = %s AND m.role = 'assistant' AND m.id %% 10 = 1",
                 [bot.pk, bot.pk],
             )
         result[name] = {"bot_id": to_base64("Bot", bot.pk), "pk": bot.pk, "messages": count}

@@ -1,9 +1,9 @@
 """Analytics of one bot per hour or day (`botStats`): computed by the database.
 
-Every figure is an aggregate query grouped by time bucket (`Trunc` in the caller's time
-zone); Python only places the grouped rows (at most a few per bucket) into the bucket
-list. A fixed number of queries whatever the range (see `QUERIES`), the same on SQLite
-and Postgres.
+Every figure is an aggregate query grouped by time bucket (the start of its hour or day in
+the caller's time zone: `time_buckets.py`); Python only places the grouped rows (at most
+a few per bucket) into the bucket list. A fixed number of queries whatever the range (see
+`QUERIES`), the same on SQLite and Postgres.
 
 Definitions (README "Analytics"):
 - conversations: conversations started in the bucket;
@@ -27,9 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q, Sum, Window
-from django.db.models.functions import RowNumber, TruncDay, TruncHour
+from django.db.models.functions import RowNumber
 
 from conversations.models import Conversation, Feedback, Message, Rating
+from conversations.time_buckets import bucket_expression, bucket_start
 
 # The queries one call runs (besides the caller's visibility check): conversations and
 # visitors per bucket, visitors over the range, messages/tokens/failures, feedback,
@@ -46,7 +47,6 @@ class Granularity(StrEnum):
     DAY = "day"
 
 
-_TRUNC = {Granularity.HOUR: TruncHour, Granularity.DAY: TruncDay}
 _PERCENTILES = {"p50": 50, "p95": 95}
 
 
@@ -153,20 +153,24 @@ def bucket_starts(r: StatsRange) -> list[datetime]:
 
 def bot_stats(*, bot_id: int, stats: StatsRange) -> BotStats:
     """The figures of one bot over `stats`: one `Bucket` per bucket, and the totals."""
-    trunc = _TRUNC[stats.granularity]
+
+    def trunc(field: str):
+        return bucket_expression(field, stats.granularity.value, stats.tz, stats.start, stats.end)
+
     buckets = {_key(s): Bucket(start=s) for s in bucket_starts(stats)}
     totals = Bucket(start=stats.start)
 
-    def at(moment: datetime) -> Bucket:
+    def at(value) -> Bucket:
         # Database and Python agree on bucket starts; a DST fold may still map a
         # database bucket to none of ours: count it in the totals only.
+        moment = bucket_start(value, stats.tz)
         return buckets.get(_key(moment)) or Bucket(start=moment)
 
     conversations = Conversation.objects.filter(
         bot_id=bot_id, created_at__gte=stats.start, created_at__lt=stats.end
     ).order_by()
     for row in (
-        conversations.annotate(bucket=trunc("created_at", tzinfo=stats.tz))
+        conversations.annotate(bucket=trunc("created_at"))
         .values("bucket")
         .annotate(conversations=Count("id"), **_visitors())
     ):
@@ -182,7 +186,7 @@ def bot_stats(*, bot_id: int, stats: StatsRange) -> BotStats:
     ).order_by()
     # Grouped by bucket and error code: a few rows per bucket (most have code "").
     for row in (
-        messages.annotate(bucket=trunc("created_at", tzinfo=stats.tz))
+        messages.annotate(bucket=trunc("created_at"))
         .values("bucket", "error_code")
         .annotate(
             n=Count("id"), tokens_in=Sum("prompt_tokens"), tokens_out=Sum("completion_tokens")
@@ -202,7 +206,7 @@ def bot_stats(*, bot_id: int, stats: StatsRange) -> BotStats:
             bot_id=bot_id, updated_at__gte=stats.start, updated_at__lt=stats.end
         )
         .order_by()
-        .annotate(bucket=trunc("updated_at", tzinfo=stats.tz))
+        .annotate(bucket=trunc("updated_at"))
         .values("bucket")
         .annotate(
             up=Count("id", filter=Q(rating=Rating.UP)),
@@ -214,7 +218,7 @@ def bot_stats(*, bot_id: int, stats: StatsRange) -> BotStats:
         totals.feedback_up += row["up"]
         totals.feedback_down += row["down"]
 
-    for row in _latency_ranks(messages, trunc, stats.tz):
+    for row in _latency_ranks(messages, trunc("created_at")):
         b = at(row["bucket"])
         for name, p in _PERCENTILES.items():
             if row["rank"] == _nearest_rank(p, row["count"]):
@@ -245,11 +249,10 @@ def _rank_of(p: int, count):
     return (count * p + 99) / 100
 
 
-def _latency_ranks(messages, trunc, tz):
+def _latency_ranks(messages, bucket):
     """The rows at the percentile ranks only: per bucket (`rank` of `count`) and over the
     whole range (`rank_all` of `count_all`). The window functions rank every reply in the
     database; at most 2 rows per bucket plus 2 come back."""
-    bucket = trunc("created_at", tzinfo=tz)
     ordered = [F("first_token_ms").asc(), F("id").asc()]
     ranked = messages.filter(first_token_ms__isnull=False).annotate(
         bucket=bucket,

@@ -177,3 +177,49 @@ def test_the_largest_range_allowed_is_accepted():
         start=DAY1, end=DAY1 + timedelta(hours=1000), granularity=stats.Granularity.HOUR
     )
     assert len(stats.bucket_starts(checked)) == 1000
+
+
+def test_buckets_follow_a_daylight_saving_change_in_hours_and_days():
+    # Paris moves from UTC+1 to UTC+2 at 01:00 UTC on 2026-03-29 (02:00 -> 03:00 local).
+    bot = BotFactory()
+    conv = conversation(bot, datetime(2026, 3, 28, 12, tzinfo=UTC), "dst")
+    before = datetime(2026, 3, 29, 0, 59, tzinfo=UTC)  # 01:59 local, UTC+1
+    after = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 03:00 local, UTC+2
+    late = datetime(2026, 3, 29, 22, 30, tzinfo=UTC)  # 00:30 on March 30th, UTC+2
+    for moment in (before, after, late):
+        message(conv, moment)
+    start = datetime(2026, 3, 28, 23, tzinfo=UTC)  # Paris midnight, March 29th
+
+    end = datetime(2026, 3, 30, 22, tzinfo=UTC)  # Paris midnight, March 31st (UTC+2)
+    days = compute(bot, start, end, tz="Europe/Paris")
+    hours = compute(bot, start, start + timedelta(hours=6), stats.Granularity.HOUR, "Europe/Paris")
+
+    assert [(b.start.isoformat(), b.messages) for b in days.buckets] == [
+        ("2026-03-29T00:00:00+01:00", 2),
+        ("2026-03-30T00:00:00+02:00", 1),
+    ]
+    assert [(b.start.isoformat(), b.messages) for b in hours.buckets] == [
+        ("2026-03-29T00:00:00+01:00", 0),
+        ("2026-03-29T01:00:00+01:00", 1),
+        ("2026-03-29T03:00:00+02:00", 1),
+        ("2026-03-29T04:00:00+02:00", 0),
+        ("2026-03-29T05:00:00+02:00", 0),
+        ("2026-03-29T06:00:00+02:00", 0),
+    ]
+
+
+def test_the_offsets_of_a_zone_change_at_its_transitions_to_the_minute():
+    from zoneinfo import ZoneInfo
+
+    from conversations.time_buckets import offsets
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    paris = offsets(ZoneInfo("Europe/Paris"), start, start + timedelta(days=365))
+    assert paris == [
+        (None, 60),
+        (datetime(2026, 3, 29, 1, tzinfo=UTC), 120),
+        (datetime(2026, 10, 25, 1, tzinfo=UTC), 60),
+    ]
+    st_johns = offsets(ZoneInfo("America/St_Johns"), start, start + timedelta(days=100))
+    assert st_johns == [(None, -210), (datetime(2026, 3, 8, 5, 30, tzinfo=UTC), -150)]
+    assert offsets(UTC, start, start + timedelta(days=365)) == [(None, 0)]
