@@ -275,7 +275,7 @@ def _copy_value(value):
 def analytics(*, messages: int, small: int, days: int = 30) -> dict:
     """Two bots for the analytics and export benches: `big` with `messages` messages over
     the last `days` days (10 per conversation, labels shared by 2 conversations each, user
-    and assistant turns, LLM latencies, 1 % failures, a rating on every 10th reply), and
+    and assistant turns, LLM latencies, 1 % failures, a rating on about every 10th reply), and
     `small` with `small` messages the same way."""
     import random
     from datetime import UTC, datetime, timedelta
@@ -367,7 +367,7 @@ def analytics(*, messages: int, small: int, days: int = 30) -> dict:
                 "created_at, updated_at) SELECT m.id, %s, CASE WHEN m.id %% 3 = 0 THEN 'down' "
                 "ELSE 'up' END, '', m.created_at, m.created_at FROM conversations_message m "
                 "JOIN conversations_conversation c ON c.id = m.conversation_id "
-                "WHERE c.bot_id = %s AND m.role = 'assistant' AND m.id %% 10 = 1",
+                "WHERE c.bot_id = %s AND m.role = 'assistant' AND m.id %% 20 < 2",
                 [bot.pk, bot.pk],
             )
         result[name] = {"bot_id": to_base64("Bot", bot.pk), "pk": bot.pk, "messages": count}
