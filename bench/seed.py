@@ -219,6 +219,167 @@ def engine_attack(*, visitors: int = 2) -> dict:
     return result
 
 
+def _insert(model, columns: list[str], rows) -> int:
+    """Insert `rows` (tuples of `columns`; every other field takes its default) fast:
+    COPY on Postgres, executemany in batches on SQLite. Returns the row count."""
+    from django.db import connection, transaction
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    given = {name: i for i, name in enumerate(columns)}
+    names = [f.column for f in fields]
+    defaults = {
+        f.column: f.get_db_prep_save(f.get_default(), connection)
+        for f in fields
+        if f.attname not in given
+    }
+
+    def full(row):
+        return [
+            f.get_db_prep_save(row[given[f.attname]], connection)
+            if f.attname in given
+            else defaults[f.column]
+            for f in fields
+        ]
+
+    table = model._meta.db_table
+    count = 0
+    # One transaction: SQLite in autocommit would sync the file after every row.
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+            with cursor.cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([_copy_value(v) for v in full(row)])
+                    count += 1
+            return count
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        sql = sql.replace("?", "%s")
+        batch = []
+        for row in rows:
+            batch.append(full(row))
+            if len(batch) == 20_000:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
+
+
+def _copy_value(value):
+    # JSON columns come prepared as psycopg Jsonb wrappers; COPY's text format wants str.
+    return json.dumps(value.obj) if hasattr(value, "obj") else value
+
+
+def analytics(*, messages: int, small: int, days: int = 30) -> dict:
+    """Two bots for the analytics and export benches: `big` with `messages` messages over
+    the last `days` days (10 per conversation, labels shared by 2 conversations each, user
+    and assistant turns, LLM latencies, 1 % failures, a rating on about every 10th reply), and
+    `small` with `small` messages the same way."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+    from strawberry.relay import to_base64
+
+    from bots.models import Bot
+    from conversations.models import Conversation, Message
+
+    owner, token = _owner("bench-analytics-owner")
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=days)
+    rng = random.Random(42)
+    result = {"token": token, "start": start.isoformat(), "end": now.isoformat()}
+    for name, count in (("big", messages), ("small", small)):
+        bot = Bot.objects.create(owner=owner, name=f"Analytics {name}", model="bench-model")
+        conversations = max(1, count // 10)
+        step = (now - start) / conversations
+        first = Conversation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        _insert(
+            Conversation,
+            ["bot_id", "user_session", "token_digest", "created_at", "updated_at"],
+            (
+                (bot.pk, f"visitor-{i // 2}" if i % 5 else "", f"{name}-{i}", at, at)
+                for i in range(conversations)
+                for at in [start + step * i]
+            ),
+        )
+        ids = list(
+            Conversation.objects.filter(bot=bot, pk__gt=first)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+        def rows(ids=ids, step=step, count=count):
+            codes = ("timeout", "rate_limited", "upstream_error")
+            for n in range(count):
+                conversation = ids[min(n // 10, len(ids) - 1)]
+                at = start + step * (n // 10) + timedelta(seconds=n % 10)
+                if n % 2 == 0:
+                    yield (
+                        conversation,
+                        "user",
+                        f"Question {n} about the order",
+                        "complete",
+                        "",
+                        0,
+                        0,
+                        None,
+                        at,
+                        at,
+                    )
+                    continue
+                failed = n % 100 == 1
+                latency = int(rng.lognormvariate(6.2, 0.5))
+                yield (
+                    conversation,
+                    "assistant",
+                    f"Answer {n}: thanks, the order ships tomorrow." + " More detail." * (n % 7),
+                    "failed" if failed else "complete",
+                    codes[n % 3] if failed else "",
+                    120 + n % 400,
+                    30 + n % 200,
+                    None if failed else latency,
+                    at,
+                    at,
+                )
+
+        _insert(
+            Message,
+            [
+                "conversation_id",
+                "role",
+                "content",
+                "status",
+                "error_code",
+                "prompt_tokens",
+                "completion_tokens",
+                "first_token_ms",
+                "created_at",
+                "updated_at",
+            ],
+            rows(),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO conversations_feedback (message_id, bot_id, rating, comment, "
+                "created_at, updated_at) SELECT m.id, %s, CASE WHEN m.id %% 3 = 0 THEN 'down' "
+                "ELSE 'up' END, '', m.created_at, m.created_at FROM conversations_message m "
+                "JOIN conversations_conversation c ON c.id = m.conversation_id "
+                "WHERE c.bot_id = %s AND m.role = 'assistant' AND m.id %% 20 < 2",
+                [bot.pk, bot.pk],
+            )
+        result[name] = {"bot_id": to_base64("Bot", bot.pk), "pk": bot.pk, "messages": count}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")  # fresh statistics, as autovacuum would make
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return result
+
+
 def main() -> None:
     request = json.loads(os.environ["BENCH_SEED"])
     result = globals()[request["kind"]](**request.get("params", {}))

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from conversations import lifecycle
+from conversations import export, lifecycle
 from conversations.models import Conversation, ConversationStatus, Feedback, Message
 from core.admin_scoping import OwnedAdmin
 
@@ -140,6 +141,15 @@ class ConversationAdmin(OwnedAdmin):
     )
     exclude = ("token_digest",)
     inlines = [MessageInline]
+    actions = ["export_jsonl", "export_csv"]
+
+    @admin.action(description="Export transcripts of the selected conversations (JSONL)")
+    def export_jsonl(self, request, queryset):
+        return _export(queryset, export.ExportFormat.JSONL)
+
+    @admin.action(description="Export transcripts of the selected conversations (CSV)")
+    def export_csv(self, request, queryset):
+        return _export(queryset, export.ExportFormat.CSV)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(message_count=Count("messages"))
@@ -155,6 +165,18 @@ class ConversationAdmin(OwnedAdmin):
     def has_add_permission(self, request):
         # Conversations start from the API, which shows the chat token once.
         return False
+
+
+def _export(conversations, fmt: export.ExportFormat) -> StreamingHttpResponse:
+    """The selected (owner-scoped) conversations' messages, streamed like the HTTP export:
+    filter by bot and date in the list, select all, then run the action."""
+    messages = export.conversations_messages(conversations=conversations)
+    response = StreamingHttpResponse(
+        export.transcript_chunks(messages, fmt), content_type=export.CONTENT_TYPES[fmt]
+    )
+    response["Content-Disposition"] = f'attachment; filename="transcripts.{fmt.value}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @admin.register(Message)

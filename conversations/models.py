@@ -110,6 +110,15 @@ class Message(models.Model):
     )
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Analytics (conversations/stats.py): how long the visitor waited for the first text
+    # of an LLM reply, from the reply's creation; written with the reply's final UPDATE.
+    first_token_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Milliseconds from the reply's creation to its first streamed text "
+        "(LLM replies only).",
+    )
     is_read = models.BooleanField(default=False)
     stop_requested = models.BooleanField(default=False, editable=False)
     suggestions = models.JSONField(

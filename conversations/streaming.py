@@ -70,6 +70,8 @@ class ReplyWriter:
         # size, counted (with the reply's) when the provider reports no usage.
         self.prompt_estimate: int | None = None
         self.first_token_at: float | None = None
+        # Wall-clock twin of first_token_at, for Message.first_token_ms (analytics).
+        self.first_token_time: float | None = None
         self._last_flush = 0.0
         self._last_persist = time.monotonic()
         self._persisted = len(self.content)
@@ -166,6 +168,7 @@ class ReplyWriter:
         if chunk.text:
             if self.first_token_at is None:
                 self.first_token_at = time.monotonic()
+                self.first_token_time = time.time()
             self.content += chunk.text
 
     async def write(self, text: str) -> None:
@@ -210,12 +213,23 @@ class ReplyWriter:
         if not updated:
             raise StopRequested()
 
+    def first_token_ms(self) -> int | None:
+        """What the visitor waited for this reply's first text: from the reply's creation
+        (its pending slot, made when the visitor's message was accepted) to the first text
+        the provider streamed. None for text written at once (scripted steps)."""
+        created = self.message.created_at
+        if self.first_token_time is None or created is None:
+            return None
+        return max(0, round((self.first_token_time - created.timestamp()) * 1000))
+
     async def finish(self, status: str, *, error: str = "", error_code: str = "") -> Message:
         """Persist the final state and publish the terminal event."""
         await self.flush()
         if self.usage is None and self.prompt_estimate is not None:
             self.usage = Usage(self.prompt_estimate, estimate_tokens(self.content))
         usage = self.usage or Usage()
+        # Rides on this final UPDATE: no write of its own, nothing per token.
+        latency = {"first_token_ms": ms} if (ms := self.first_token_ms()) is not None else {}
         finished = await _retrying(
             lambda: transitions.finish(
                 self.message,
@@ -225,6 +239,7 @@ class ReplyWriter:
                 content=self.content,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                **latency,
             )
         )
         if not finished:

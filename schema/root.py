@@ -24,6 +24,7 @@ from schema.extensions import (
 from schema.input_checks import StorableInput
 from schema.integrations.mutations import IntegrationMutation
 from schema.metrics import MetricsExtension
+from schema.stats import StatsQuery
 from schema.system import SystemQuery
 
 
@@ -32,7 +33,9 @@ class NodeQuery:
     node: strawberry.relay.Node | None = strawberry_django.node()
 
 
-Query = merge_types("Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery))
+Query = merge_types(
+    "Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery, StatsQuery)
+)
 Mutation = merge_types(
     "Mutation", (AccountMutation, BotMutation, ConversationMutation, IntegrationMutation)
 )

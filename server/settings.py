@@ -400,3 +400,12 @@ WS_KEEPALIVE_INTERVAL = env.float("WS_KEEPALIVE_INTERVAL", default=15.0)
 # a revoked token, a logout, a password change or a deactivated user closes it (4403).
 # One small query per authenticated socket per interval; visitors' sockets are not checked.
 WS_AUTH_RECHECK_INTERVAL = env.float("WS_AUTH_RECHECK_INTERVAL", default=0.5)
+
+# --- Analytics and transcript export (conversations/stats.py, conversations/export.py) ---
+# botStats answers at most this many buckets (hours or days) per request.
+STATS_MAX_BUCKETS = env.int("STATS_MAX_BUCKETS", default=1000)
+# Transcript export reads and writes this many messages per database round trip; the
+# memory it holds is bounded by one batch, whatever the range.
+EXPORT_BATCH_SIZE = env.int("EXPORT_BATCH_SIZE", default=2000)
+# Exports streaming at once per process; one more is refused with 429 (retry shortly).
+EXPORT_MAX_RUNNING = env.int("EXPORT_MAX_RUNNING", default=4)

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from accounts import admin as accounts_admin
 from schema import schema
-from server import chat_page, console_page, health, metrics, views, widget
+from server import chat_page, console_page, export, health, metrics, views, widget
 from server.graphql_http import GraphQLView
 
 urlpatterns = [
@@ -19,4 +19,10 @@ urlpatterns = [
     path("console/", console_page.console, name="console"),
     path("graphql", GraphQLView.as_view(schema=schema), name="graphql"),
     path("graphql/", GraphQLView.as_view(schema=schema)),
+    # A bot's global ID may contain "/" (base64): everything before "/transcripts.".
+    re_path(
+        r"^export/bots/(?P<bot_id>.+)/transcripts\.(?P<fmt>jsonl|csv)$",
+        export.bot_transcripts,
+        name="export-transcripts",
+    ),
 ]

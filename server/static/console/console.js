@@ -3,12 +3,14 @@
  *   #/            bots          #/bot/<id>            a bot and its scenarios
  *   #/scenario/<id>  the editor (steps, graph, test chat)
  *   #/bot/<id>/conversations  conversations, filters, transcripts with usage
+ *   #/bot/<id>/stats  analytics: charts and table of botStats, transcript downloads (stats.js)
  */
 
 import { ApiError, graphql, payload } from "./api.js";
 import { TestChat } from "./chat.js";
 import { checkbox, clearFieldErrors, field, h, select, showFieldErrors } from "./dom.js";
 import { renderGraph } from "./graph.js";
+import { statsView } from "./stats.js";
 import { contentEditor } from "./steps.js";
 
 const root = document.getElementById("console");
@@ -166,7 +168,7 @@ async function botsView() {
     h("td", {}, h("a", { href: `#/bot/${node.id}` }, node.name)),
     h("td", {}, node.isActive ? "Active" : "Inactive"),
     h("td", {}, String(node.scenarioCount)),
-    h("td", {}, h("a", { href: `#/bot/${node.id}/conversations` }, "Conversations"))));
+    h("td", {}, h("a", { href: `#/bot/${node.id}/conversations` }, "Conversations"), " · ", h("a", { href: `#/bot/${node.id}/stats` }, "Analytics"))));
   const table = rows.length
     ? h("table", { class: "table" }, h("caption", {}, `Your bots (${data.bots.totalCount})`),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Scenarios"), h("th", { scope: "col" }, ""))),
@@ -230,7 +232,7 @@ async function botView(id) {
     if (made) window.location.hash = `#/scenario/${made.id}`;
   });
   page(bot.name,
-    h("p", { class: "breadcrumbs" }, h("a", { href: "#/" }, "Bots"), " / ", bot.name, " · ", h("a", { href: `#/bot/${id}/conversations` }, "Conversations")),
+    h("p", { class: "breadcrumbs" }, h("a", { href: "#/" }, "Bots"), " / ", bot.name, " · ", h("a", { href: `#/bot/${id}/conversations` }, "Conversations"), " · ", h("a", { href: `#/bot/${id}/stats` }, "Analytics")),
     h("p", { class: "row" }, h("span", { class: "badge", dataset: { active: String(bot.isActive) } }, bot.isActive ? "Active" : "Inactive"), toggle, remove),
     form,
     h("section", { class: "panel", "aria-labelledby": "scenarios" }, h("h2", { id: "scenarios" }, "Scenarios"),
@@ -484,6 +486,12 @@ async function showTranscript(id, container) {
   container.querySelector("h2").focus();
 }
 
+// --- analytics (stats.js) ---
+
+function statsCrumbs(botId, name) {
+  return h("p", { class: "breadcrumbs" }, h("a", { href: "#/" }, "Bots"), " / ", h("a", { href: `#/bot/${botId}` }, name || "Bot"), " / Analytics");
+}
+
 // --- routing ---
 
 async function route(hash = window.location.hash) {
@@ -492,6 +500,7 @@ async function route(hash = window.location.hash) {
   const parts = path.split("/").filter(Boolean);
   try {
     if (parts[0] === "bot" && parts[2] === "conversations") await conversationsView(parts[1], params);
+    else if (parts[0] === "bot" && parts[2] === "stats") await statsView(parts[1], params, { page, crumbs: statsCrumbs });
     else if (parts[0] === "bot") await botView(parts[1]);
     else if (parts[0] === "scenario") await scenarioView(parts[1]);
     else await botsView();
