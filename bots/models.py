@@ -95,6 +95,13 @@ class Bot(models.Model):
             "stops working; the visitor may reset it). 0 = never. At most 30 days."
         ),
     )
+    knowledge_enabled = models.BooleanField(
+        default=False,
+        help_text=(
+            "Answer from the bot's documents: free chat replies (and llm steps unless "
+            "their `knowledge` option says otherwise) get the best passages and cite them."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

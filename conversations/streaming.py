@@ -63,6 +63,8 @@ class ReplyWriter:
         self.content = message.content
         self.published = len(self.content)
         self.usage: Usage | None = None
+        # The passages the reply was given to cite (stored with its terminal state).
+        self.citations: list[dict] = []
         self.first_token_at: float | None = None
         self._last_flush = 0.0
         self._last_persist = time.monotonic()
@@ -208,6 +210,7 @@ class ReplyWriter:
         """Persist the final state and publish the terminal event."""
         await self.flush()
         usage = self.usage or Usage()
+        extra = {"citations": self.citations} if self.citations else {}
         finished = await _retrying(
             lambda: transitions.finish(
                 self.message,
@@ -217,6 +220,7 @@ class ReplyWriter:
                 content=self.content,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
+                **extra,
             )
         )
         if not finished:

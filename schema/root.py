@@ -22,6 +22,8 @@ from schema.extensions import (
     TokenScope,
 )
 from schema.input_checks import StorableInput
+from schema.knowledge.mutations import KnowledgeMutation
+from schema.knowledge.queries import KnowledgeQuery
 from schema.metrics import MetricsExtension
 from schema.system import SystemQuery
 
@@ -31,8 +33,12 @@ class NodeQuery:
     node: strawberry.relay.Node | None = strawberry_django.node()
 
 
-Query = merge_types("Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery))
-Mutation = merge_types("Mutation", (AccountMutation, BotMutation, ConversationMutation))
+Query = merge_types(
+    "Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery, KnowledgeQuery)
+)
+Mutation = merge_types(
+    "Mutation", (AccountMutation, BotMutation, ConversationMutation, KnowledgeMutation)
+)
 
 # Subscription events are encoded once per document, not executed per subscriber.
 schema = FrameSchema(

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "bots",
     "conversations",
+    "knowledge",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +255,29 @@ TASK_RESULTS_KEEP_DAYS = env.int("TASK_RESULTS_KEEP_DAYS", default=7)
 CONVERSATION_EXPIRY_SWEEP_INTERVAL = env.float("CONVERSATION_EXPIRY_SWEEP_INTERVAL", default=60.0)
 # Most conversations one sweep closes (the rest go to the next run).
 CONVERSATION_EXPIRY_SWEEP_BATCH = env.int("CONVERSATION_EXPIRY_SWEEP_BATCH", default=500)
+
+# --- Knowledge: documents a bot answers from (knowledge/, README "Knowledge") ---
+KNOWLEDGE_MAX_DOCUMENTS_PER_BOT = env.int("KNOWLEDGE_MAX_DOCUMENTS_PER_BOT", default=50)
+# Largest document, uploaded or fetched by URL. An upload also has to fit in one GraphQL
+# request (GRAPHQL_MAX_UPLOAD_BYTES, base64: 4/3 of the file).
+KNOWLEDGE_MAX_DOCUMENT_BYTES = env.int("KNOWLEDGE_MAX_DOCUMENT_BYTES", default=5 * 1024 * 1024)
+# Chunks of all of a bot's documents together: bounds the exact vector search per reply.
+KNOWLEDGE_MAX_CHUNKS_PER_BOT = env.int("KNOWLEDGE_MAX_CHUNKS_PER_BOT", default=5000)
+KNOWLEDGE_MAX_PDF_PAGES = env.int("KNOWLEDGE_MAX_PDF_PAGES", default=500)
+# Chunk size and the overlap between consecutive chunks of a section, in characters.
+KNOWLEDGE_CHUNK_CHARS = env.int("KNOWLEDGE_CHUNK_CHARS", default=1000)
+KNOWLEDGE_CHUNK_OVERLAP = env.int("KNOWLEDGE_CHUNK_OVERLAP", default=150)
+# Passages put into a reply's request (and cited), and how long a reply waits for them.
+KNOWLEDGE_TOP_K = env.int("KNOWLEDGE_TOP_K", default=4)
+KNOWLEDGE_RETRIEVAL_TIMEOUT = env.float("KNOWLEDGE_RETRIEVAL_TIMEOUT", default=3.0)
+# Fetching a document by URL (through the api_call address guard: API_CALL_ALLOW_HOSTS).
+KNOWLEDGE_FETCH_TIMEOUT = env.float("KNOWLEDGE_FETCH_TIMEOUT", default=20.0)
+# Embeddings (OpenAI-compatible /embeddings): on when EMBEDDINGS_MODEL is set; the key
+# and base URL default to OPENAI_API_KEY and OPENAI_BASE_URL. Off: full text alone.
+EMBEDDINGS_MODEL = env.str("EMBEDDINGS_MODEL", default="")
+EMBEDDINGS_API_KEY = env.str("EMBEDDINGS_API_KEY", default="")
+EMBEDDINGS_BASE_URL = env.str("EMBEDDINGS_BASE_URL", default="")
+EMBEDDINGS_TIMEOUT = env.float("EMBEDDINGS_TIMEOUT", default=10.0)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.

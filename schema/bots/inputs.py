@@ -43,6 +43,7 @@ class BotInput:
     suggestions_count: auto
     suggestions_prompt: auto
     inactivity_timeout: auto
+    knowledge_enabled: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

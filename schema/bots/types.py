@@ -27,6 +27,7 @@ StartInputTypeEnum = strawberry.enum(
 )
 # Feedback's type is the conversations schema's, which imports this module.
 FeedbackNode = Annotated["Feedback", strawberry.lazy("schema.conversations.types")]  # noqa: F821
+DocumentNode = Annotated["Document", strawberry.lazy("schema.knowledge.types")]  # noqa: F821
 
 
 @strawberry.type(description="A value a bot asks for when a conversation starts.")
@@ -152,12 +153,16 @@ class Bot(ScopedNode):
     inactivity_timeout: int = strawberry_django.field(
         description="Seconds a conversation may stay idle before it expires; 0 = never."
     )
+    knowledge_enabled: auto
     owner: User
     created_at: datetime
     updated_at: datetime
     scenarios: DjangoListConnection["Scenario"] = strawberry_django.connection()
     feedback: DjangoListConnection[FeedbackNode] = strawberry_django.connection(
         description="Visitors' ratings of this bot's replies, newest first (see filters)."
+    )
+    documents: DjangoListConnection[DocumentNode] = strawberry_django.connection(
+        description="Documents the bot answers from (knowledgeEnabled), newest first."
     )
 
     @strawberry_django.field(
