@@ -1,7 +1,7 @@
 """Run the benchmarks: `python -m bench` (all of them) or `python -m bench NAME [NAME ...]`.
 
 Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout,
-workers.
+workers, knowledge.
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out, workers; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
@@ -41,6 +41,7 @@ BENCHMARKS = {
     "sdkparse": "bench.sdkparse",
     "fanout": "bench.fanout",
     "workers": "bench.workers",
+    "knowledge": "bench.knowledge_quality",
 }
 
 

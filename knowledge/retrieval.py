@@ -8,7 +8,8 @@ string (SQLite), so no query syntax in a question can fail or widen the search.
 
 With embeddings configured, the question's vector is compared with the bot's chunk
 vectors by exact search (a dot product with numpy over at most
-KNOWLEDGE_MAX_CHUNKS_PER_BOT rows; bench/knowledge.py measures it), and the two rankings
+KNOWLEDGE_MAX_CHUNKS_PER_BOT rows, kept in memory per bot between changes;
+bench/knowledge_quality.py measures it), and the two rankings
 are combined by reciprocal rank fusion: score = sum of 1 / (60 + rank) over the lists a
 chunk is in. `retrieve` (the reply path) runs the database work off the event loop and
 gives up after KNOWLEDGE_RETRIEVAL_TIMEOUT: a reply never waits long for its sources.
@@ -20,6 +21,8 @@ import asyncio
 import logging
 import operator
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import reduce
 
@@ -28,7 +31,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F
+from django.db.models import Count, F, Max
 
 from knowledge import embeddings
 from knowledge.models import Chunk
@@ -120,19 +123,44 @@ def _sqlite_ids(bot_id: int, words: list[str], limit: int) -> list[int]:
 
 def vector_ids(*, bot_id: int, query_vector: np.ndarray, limit: int) -> list[int]:
     """Exact nearest neighbours among the bot's chunk vectors (cosine, best first)."""
-    rows = list(
-        Chunk.objects.filter(bot_id=bot_id, embedding__isnull=False)
-        .order_by("pk")
-        .values_list("pk", "embedding")[: settings.KNOWLEDGE_MAX_CHUNKS_PER_BOT]
-    )
-    size = query_vector.size * 4
-    rows = [(pk, bytes(vector)) for pk, vector in rows if len(vector) == size]
-    if not rows:
+    ids, matrix = _bot_vectors(bot_id, query_vector.size)
+    if not ids:
         return []
-    matrix = np.frombuffer(b"".join(vector for _, vector in rows), dtype=np.float32)
-    scores = matrix.reshape(len(rows), query_vector.size) @ query_vector
+    scores = matrix @ query_vector
     best = np.argsort(-scores, kind="stable")[:limit]
-    return [rows[i][0] for i in best]
+    return [ids[i] for i in best]
+
+
+# bot id -> (stamp, chunk ids, their vectors as one float32 matrix), most recent last
+_vector_cache: OrderedDict[int, tuple[tuple, list[int], np.ndarray]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _bot_vectors(bot_id: int, dimensions: int) -> tuple[list[int], np.ndarray]:
+    """The bot's vectors, read once per change of its chunks: loading 5,000 rows of 1536
+    floats cost ~0.4 s per question, the product itself a few ms (bench/knowledge_quality.py). The
+    stamp (how many chunks, the newest id) is one indexed aggregate; (re)indexing or
+    deleting a document changes it. At most KNOWLEDGE_VECTOR_CACHE_BOTS bots are kept."""
+    rows = Chunk.objects.filter(bot_id=bot_id, embedding__isnull=False)
+    stamp = (*rows.aggregate(count=Count("pk"), newest=Max("pk")).values(), dimensions)
+    with _cache_lock:
+        cached = _vector_cache.get(bot_id)
+        if cached is not None and cached[0] == stamp:
+            _vector_cache.move_to_end(bot_id)
+            return cached[1], cached[2]
+    size = dimensions * 4
+    loaded = rows.order_by("pk").values_list("pk", "embedding")
+    pairs = [(pk, bytes(v)) for pk, v in loaded[: settings.KNOWLEDGE_MAX_CHUNKS_PER_BOT]]
+    pairs = [(pk, vector) for pk, vector in pairs if len(vector) == size]
+    ids = [pk for pk, _ in pairs]
+    matrix = np.frombuffer(b"".join(v for _, v in pairs), dtype=np.float32)
+    matrix = matrix.reshape(len(ids), dimensions)
+    with _cache_lock:
+        _vector_cache[bot_id] = (stamp, ids, matrix)
+        _vector_cache.move_to_end(bot_id)
+        while len(_vector_cache) > settings.KNOWLEDGE_VECTOR_CACHE_BOTS:
+            _vector_cache.popitem(last=False)
+    return ids, matrix
 
 
 def _hit(chunk: Chunk, score: float) -> Hit:

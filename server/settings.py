@@ -278,6 +278,9 @@ EMBEDDINGS_MODEL = env.str("EMBEDDINGS_MODEL", default="")
 EMBEDDINGS_API_KEY = env.str("EMBEDDINGS_API_KEY", default="")
 EMBEDDINGS_BASE_URL = env.str("EMBEDDINGS_BASE_URL", default="")
 EMBEDDINGS_TIMEOUT = env.float("EMBEDDINGS_TIMEOUT", default=10.0)
+# Bots whose chunk vectors each process keeps in memory for exact search (5,000 chunks
+# of 1536 dimensions are 30 MB); the least recently asked bot's are dropped first.
+KNOWLEDGE_VECTOR_CACHE_BOTS = env.int("KNOWLEDGE_VECTOR_CACHE_BOTS", default=8)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.
