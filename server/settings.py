@@ -364,6 +364,10 @@ GRAPHQL_MAX_DIRECTIVES = env.int("GRAPHQL_MAX_DIRECTIVES", default=50)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=1000)
 # Largest HTTP request body (413 above it) and GraphQL document (a syntax error above it).
 GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=64 * 1024)
+# Largest HTTP request body with a credential (Authorization header or session cookie):
+# a document uploaded as base64 in createDocument. Django's own cap follows it.
+GRAPHQL_MAX_UPLOAD_BYTES = env.int("GRAPHQL_MAX_UPLOAD_BYTES", default=8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(GRAPHQL_MAX_QUERY_BYTES, GRAPHQL_MAX_UPLOAD_BYTES)
 # Relay pages: first/last above this are refused before execution (and by
 # strawberry's relay_max_results, which is also what a list without first/last returns).
 GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)
