@@ -47,6 +47,9 @@ class DocumentAdmin(OwnedAdmin):
     def has_add_permission(self, request):
         return False  # added through the API (createDocument): an upload or a URL
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")  # up to the size limit each
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         return (*fields, "bot", "source_url", "language") if obj else fields

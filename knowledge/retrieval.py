@@ -31,10 +31,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Sum
 
 from knowledge import embeddings
-from knowledge.models import Chunk
+from knowledge.models import Chunk, Document, DocumentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +138,15 @@ _cache_lock = threading.Lock()
 
 def _bot_vectors(bot_id: int, dimensions: int) -> tuple[list[int], np.ndarray]:
     """The bot's vectors, read once per change of its chunks: loading 5,000 rows of 1536
-    floats cost ~0.4 s per question, the product itself a few ms (bench/knowledge_quality.py). The
-    stamp (how many chunks, the newest id) is one indexed aggregate; (re)indexing or
-    deleting a document changes it. At most KNOWLEDGE_VECTOR_CACHE_BOTS bots are kept."""
+    floats took 0.4-1 s per question (bench/knowledge_quality.py). The stamp is an
+    aggregate over the bot's few document rows (how many are ready, the last indexing,
+    their chunk count): indexing, a failure or a delete changes it; counting the chunks
+    themselves cost SQLite a read of every vector row. At most KNOWLEDGE_VECTOR_CACHE_BOTS
+    bots are kept."""
     rows = Chunk.objects.filter(bot_id=bot_id, embedding__isnull=False)
-    stamp = (*rows.aggregate(count=Count("pk"), newest=Max("pk")).values(), dimensions)
+    documents = Document.objects.filter(bot_id=bot_id, status=DocumentStatus.READY)
+    totals = documents.aggregate(n=Count("pk"), last=Max("indexed_at"), chunks=Sum("chunk_count"))
+    stamp = (*totals.values(), dimensions)
     with _cache_lock:
         cached = _vector_cache.get(bot_id)
         if cached is not None and cached[0] == stamp:

@@ -22,6 +22,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from bench.knowledge import documents, questions
 from bots.models import Bot
@@ -89,7 +90,9 @@ def _vector_latency(user, sizes: list[int], dimensions: int = 1536) -> dict:
     results = {}
     for size in sizes:
         bot = Bot.objects.create(owner=user, name=f"vectors {size}")
-        document = Document.objects.create(bot=bot, title="synthetic", status="ready")
+        document = Document.objects.create(
+            bot=bot, title="synthetic", status="ready", chunk_count=size, indexed_at=timezone.now()
+        )
         vectors = embeddings.normalized(rng.standard_normal((size, dimensions)).tolist())
         Chunk.objects.bulk_create(
             [

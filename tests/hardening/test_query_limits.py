@@ -264,9 +264,7 @@ def test_huge_body_is_refused_with_413(anon_gql):
     assert message == "The request body is larger than 65536 bytes."
 
 
-def test_a_body_with_a_credential_may_be_as_large_as_an_upload_and_no_larger(
-    owner_gql, settings
-):
+def test_a_body_with_a_credential_may_be_as_large_as_an_upload_and_no_larger(owner_gql, settings):
     # Owners upload documents as base64 (createDocument): a larger body, still capped.
     settings.GRAPHQL_MAX_UPLOAD_BYTES = 128 * 1024
     message = refused(post(owner_gql, HUGE_DOCUMENT))
