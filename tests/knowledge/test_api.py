@@ -234,6 +234,13 @@ def test_an_out_of_range_search_limit_is_an_error(owner_gql, bot):
 
 class _Page(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/moved":
+            # the same server under another name, which the allow-list does not name
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{self.server.server_port}/page")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = (
             b"<html><head><title>Shipping</title></head><body><h1>Shipping</h1>"
             b"<p>Parcels to Norway take four days.</p></body></html>"
@@ -280,6 +287,30 @@ def test_an_allowed_url_is_fetched_and_indexed_as_html(owner_gql, bot, page_url,
     )
     assert document["sourceUrl"] == page_url
     assert "Norway" in _search(owner_gql, bot, "parcels to Norway")[0]["text"]
+
+
+def test_a_redirect_to_a_host_not_allowed_is_refused(owner_gql, bot, page_url, settings):
+    settings.API_CALL_ALLOW_HOSTS = [page_url.split("/")[2]]
+    moved = page_url.rsplit("/", 1)[0] + "/moved"
+    _create(owner_gql, bot, sourceUrl=moved)
+    drain()
+
+    [document] = _documents(owner_gql, bot)
+    assert (document["status"], document["errorCode"]) == ("FAILED", "blocked_address")
+    assert document["error"].startswith("localhost resolves to ")
+
+
+def test_a_reindex_queued_during_indexing_wins_and_chunks_are_not_doubled(owner_gql, bot):
+    created = _create(owner_gql, bot, text=SHOP_MARKDOWN)
+    changed = {"id": created["id"], "text": "# Gift cards\n\nNo expiry."}
+    owner_gql.execute(UPDATE, {"input": changed})
+
+    drain()  # runs revision 1's task (superseded: it writes nothing), then revision 2's
+
+    [document] = _documents(owner_gql, bot)
+    assert (document["status"], document["chunkCount"]) == ("READY", 1)
+    assert Chunk.objects.count() == 1
+    assert [h["heading"] for h in _search(owner_gql, bot, "gift cards")] == ["Gift cards"]
 
 
 def test_documents_are_listed_only_on_their_bot(owner_gql, owner):
