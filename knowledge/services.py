@@ -100,6 +100,7 @@ def document_update(*, user, document_id: int, **data: Any) -> Document:
         data["format"] = data.get("format") or detect_format(data["content"], name=filename)
     elif data.get("source_url"):
         data["content"] = b""
+        data["format"] = data.get("format") or ""  # known once fetched
     reindex = any(
         name in data and data[name] is not None and data[name] != getattr(document, name)
         for name in _REINDEX_FIELDS
