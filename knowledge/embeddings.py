@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
+from typing import TYPE_CHECKING
 
-import numpy as np
 import openai
 from django.conf import settings
 from openai import AsyncOpenAI, OpenAI
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BATCH = 64
@@ -60,6 +63,8 @@ def _async_client() -> AsyncOpenAI:
 
 
 def normalized(vectors: list[list[float]]) -> np.ndarray:
+    import numpy as np  # here: ~0.5 s at start for servers with embeddings off
+
     matrix = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)

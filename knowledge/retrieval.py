@@ -25,8 +25,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import reduce
+from typing import TYPE_CHECKING
 
-import numpy as np
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -35,6 +35,9 @@ from django.db.models import Count, F, Max, Sum
 
 from knowledge import embeddings
 from knowledge.models import Chunk, Document, DocumentStatus
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +126,8 @@ def _sqlite_ids(bot_id: int, words: list[str], limit: int) -> list[int]:
 
 def vector_ids(*, bot_id: int, query_vector: np.ndarray, limit: int) -> list[int]:
     """Exact nearest neighbours among the bot's chunk vectors (cosine, best first)."""
+    import numpy as np  # here, not at start: embeddings are optional (embeddings.py)
+
     ids, matrix = _bot_vectors(bot_id, query_vector.size)
     if not ids:
         return []
@@ -143,6 +148,8 @@ def _bot_vectors(bot_id: int, dimensions: int) -> tuple[list[int], np.ndarray]:
     their chunk count): indexing, a failure or a delete changes it; counting the chunks
     themselves cost SQLite a read of every vector row. At most KNOWLEDGE_VECTOR_CACHE_BOTS
     bots are kept."""
+    import numpy as np
+
     rows = Chunk.objects.filter(bot_id=bot_id, embedding__isnull=False)
     documents = Document.objects.filter(bot_id=bot_id, status=DocumentStatus.READY)
     totals = documents.aggregate(n=Count("pk"), last=Max("indexed_at"), chunks=Sum("chunk_count"))
