@@ -1,7 +1,7 @@
 """Run the benchmarks: `python -m bench` (all of them) or `python -m bench NAME [NAME ...]`.
 
 Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout,
-workers; analytics only when named (a million messages: about 35 min).
+workers, knowledge; analytics only when named (a million messages: about 35 min).
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out, workers; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
@@ -42,6 +42,7 @@ BENCHMARKS = {
     "fanout": "bench.fanout",
     "workers": "bench.workers",
     "analytics": "bench.analytics",
+    "knowledge": "bench.knowledge_quality",
 }
 # Run only when named: `analytics` seeds a million messages (about 35 min on this machine).
 OPT_IN = {"analytics"}

@@ -251,6 +251,9 @@ class LlmContent(_Content):
     prompt: Prompt
     variable: Identifier | None = None
     end: bool | None = None
+    # Passages of the bot's documents in the request, cited in the reply: true or false
+    # here, else the bot's `knowledge_enabled`.
+    knowledge: bool | None = None
 
 
 CONTENT_MODELS: dict[str, type[_Content]] = {

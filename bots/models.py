@@ -115,6 +115,13 @@ class Bot(models.Model):
         validators=[MaxLengthValidator(1000)],
         help_text="What visitors read when a reply is refused over budget; empty: a default.",
     )
+    knowledge_enabled = models.BooleanField(
+        default=False,
+        help_text=(
+            "Answer from the bot's documents: free chat replies (and llm steps unless "
+            "their `knowledge` option says otherwise) get the best passages and cite them."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

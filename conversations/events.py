@@ -52,6 +52,7 @@ class MessageSnapshot:
     completion_tokens: int = 0
     is_read: bool = False
     suggestions: list[str] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
     replaces_id: int | None = None
     original_id: int | None = None

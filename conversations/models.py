@@ -124,6 +124,12 @@ class Message(models.Model):
     suggestions = models.JSONField(
         default=list, blank=True, help_text="Follow-up questions suggested after this reply."
     )
+    citations = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The bot's document passages this reply was given, as [n] cites them: "
+        "{number, document_id, title, url, snippet, score} (knowledge.citations).",
+    )
     # Regenerated replies: each version replaces the one before it; `original` is the
     # first version (null on it), so one query finds every version of an answer.
     version = models.PositiveIntegerField(default=1)

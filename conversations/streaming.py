@@ -69,6 +69,8 @@ class ReplyWriter:
         # Set by whoever streams an LLM reply into this writer: the request's estimated
         # size, counted (with the reply's) when the provider reports no usage.
         self.prompt_estimate: int | None = None
+        # The passages the reply was given to cite (stored with its terminal state).
+        self.citations: list[dict] = []
         self.first_token_at: float | None = None
         # Wall-clock twin of first_token_at, for Message.first_token_ms (analytics).
         self.first_token_time: float | None = None
@@ -230,6 +232,7 @@ class ReplyWriter:
         usage = self.usage or Usage()
         # Rides on this final UPDATE: no write of its own, nothing per token.
         latency = {"first_token_ms": ms} if (ms := self.first_token_ms()) is not None else {}
+        extra = {"citations": self.citations} if self.citations else {}
         finished = await _retrying(
             lambda: transitions.finish(
                 self.message,
@@ -240,6 +243,7 @@ class ReplyWriter:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 **latency,
+                **extra,
             )
         )
         if not finished:

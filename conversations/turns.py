@@ -43,6 +43,8 @@ from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
 from core import metrics
 from core.exceptions import NotFound
+from knowledge import retrieval
+from knowledge.citations import citations_of
 from overrides.prepared import PreparedQuery
 
 logger = logging.getLogger(__name__)
@@ -200,7 +202,9 @@ class TurnOutputs:
                     return output.text
                 await self._check_budget(writer, output.step)
                 history = await sync_to_async(history_for)(self.conversation, before_id=message.pk)
-                request = build_request(self.conversation, history, output.prompt)
+                hits = await self._knowledge(output, history)
+                writer.citations = citations_of(hits)
+                request = build_request(self.conversation, history, output.prompt, hits)
                 finished = await generate_into(
                     writer, dataclasses.replace(request, variant=message.version - 1)
                 )
@@ -226,6 +230,19 @@ class TurnOutputs:
         self.last = (finished, step)
         self.unfinished.discard(writer.message_id)
         raise TurnStopped()
+
+    async def _knowledge(self, output: Output, history: list[Message]) -> list[retrieval.Hit]:
+        """The bot's passages for this reply, if it answers from its documents: an llm
+        step's `knowledge` option, else the bot's setting. The query is the visitor's
+        last message and the step's prompt."""
+        wanted = self.conversation.bot.knowledge_enabled
+        if output.step is not None and output.step.content.get("knowledge") is not None:
+            wanted = output.step.content["knowledge"]
+        if not wanted:
+            return []
+        visitor = next((m.content for m in reversed(history) if m.role == "user"), "")
+        query = f"{visitor}\n{output.prompt or ''}".strip()
+        return await retrieval.retrieve(bot_id=self.conversation.bot_id, query=query)
 
     async def free_reply(self) -> None:
         await self.emit(Output(step=None, text=None, prompt=None))

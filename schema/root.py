@@ -23,6 +23,8 @@ from schema.extensions import (
 )
 from schema.input_checks import StorableInput
 from schema.integrations.mutations import IntegrationMutation
+from schema.knowledge.mutations import KnowledgeMutation
+from schema.knowledge.queries import KnowledgeQuery
 from schema.metrics import MetricsExtension
 from schema.stats import StatsQuery
 from schema.system import SystemQuery
@@ -34,10 +36,20 @@ class NodeQuery:
 
 
 Query = merge_types(
-    "Query", (NodeQuery, SystemQuery, AccountQuery, BotQuery, ConversationQuery, StatsQuery)
+    "Query",
+    (
+        NodeQuery,
+        SystemQuery,
+        AccountQuery,
+        BotQuery,
+        ConversationQuery,
+        StatsQuery,
+        KnowledgeQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (AccountMutation, BotMutation, ConversationMutation, IntegrationMutation)
+    "Mutation",
+    (AccountMutation, BotMutation, ConversationMutation, IntegrationMutation, KnowledgeMutation),
 )
 
 # Subscription events are encoded once per document, not executed per subscriber.

@@ -173,7 +173,11 @@ class GraphQLView(AsyncGraphQLView):
         return self.should_render_graphql_ide(self.request_adapter_class(request))
 
     def _check_body(self, request: HttpRequest):
-        """415 unless the body is JSON in UTF-8; 413 above GRAPHQL_MAX_QUERY_BYTES."""
+        """415 unless the body is JSON in UTF-8; 413 above GRAPHQL_MAX_QUERY_BYTES, or
+        above GRAPHQL_MAX_UPLOAD_BYTES for a request that carries a credential (an
+        Authorization header or a session cookie: owners upload documents as base64 in
+        createDocument). The credential is checked right after; anonymous visitors keep
+        the small limit."""
         content_type = (request.content_type or "").lower()
         charset = (request.content_params or {}).get("charset", "utf-8").lower()
         if content_type != JSON or charset not in ("utf-8", "utf8"):
@@ -181,6 +185,8 @@ class GraphQLView(AsyncGraphQLView):
             message = f"Unsupported Content-Type ({shown}): send the operation as {JSON} (UTF-8)."
             return self._http_error(request, 415, message)
         limit = settings.GRAPHQL_MAX_QUERY_BYTES
+        if "Authorization" in request.headers or settings.SESSION_COOKIE_NAME in request.COOKIES:
+            limit = max(limit, settings.GRAPHQL_MAX_UPLOAD_BYTES)
         too_large = f"The request body is larger than {limit} bytes."
         try:
             declared = int(request.headers.get("Content-Length") or 0)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "bots",
     "conversations",
     "integrations",
+    "knowledge",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,31 @@ WEBHOOK_MAX_PER_BOT = env.int("WEBHOOK_MAX_PER_BOT", default=20)
 # Finished deliveries (succeeded or failed) are deleted from the log after this many days
 # by a daily job (0: kept forever).
 WEBHOOK_LOG_KEEP_DAYS = env.int("WEBHOOK_LOG_KEEP_DAYS", default=30)
+# --- Knowledge: documents a bot answers from (knowledge/, README "Knowledge") ---
+KNOWLEDGE_MAX_DOCUMENTS_PER_BOT = env.int("KNOWLEDGE_MAX_DOCUMENTS_PER_BOT", default=50)
+# Largest document, uploaded or fetched by URL. An upload also has to fit in one GraphQL
+# request (GRAPHQL_MAX_UPLOAD_BYTES, base64: 4/3 of the file).
+KNOWLEDGE_MAX_DOCUMENT_BYTES = env.int("KNOWLEDGE_MAX_DOCUMENT_BYTES", default=5 * 1024 * 1024)
+# Chunks of all of a bot's documents together: bounds the exact vector search per reply.
+KNOWLEDGE_MAX_CHUNKS_PER_BOT = env.int("KNOWLEDGE_MAX_CHUNKS_PER_BOT", default=5000)
+KNOWLEDGE_MAX_PDF_PAGES = env.int("KNOWLEDGE_MAX_PDF_PAGES", default=500)
+# Chunk size and the overlap between consecutive chunks of a section, in characters.
+KNOWLEDGE_CHUNK_CHARS = env.int("KNOWLEDGE_CHUNK_CHARS", default=1000)
+KNOWLEDGE_CHUNK_OVERLAP = env.int("KNOWLEDGE_CHUNK_OVERLAP", default=150)
+# Passages put into a reply's request (and cited), and how long a reply waits for them.
+KNOWLEDGE_TOP_K = env.int("KNOWLEDGE_TOP_K", default=4)
+KNOWLEDGE_RETRIEVAL_TIMEOUT = env.float("KNOWLEDGE_RETRIEVAL_TIMEOUT", default=3.0)
+# Fetching a document by URL (through the api_call address guard: API_CALL_ALLOW_HOSTS).
+KNOWLEDGE_FETCH_TIMEOUT = env.float("KNOWLEDGE_FETCH_TIMEOUT", default=20.0)
+# Embeddings (OpenAI-compatible /embeddings): on when EMBEDDINGS_MODEL is set; the key
+# and base URL default to OPENAI_API_KEY and OPENAI_BASE_URL. Off: full text alone.
+EMBEDDINGS_MODEL = env.str("EMBEDDINGS_MODEL", default="")
+EMBEDDINGS_API_KEY = env.str("EMBEDDINGS_API_KEY", default="")
+EMBEDDINGS_BASE_URL = env.str("EMBEDDINGS_BASE_URL", default="")
+EMBEDDINGS_TIMEOUT = env.float("EMBEDDINGS_TIMEOUT", default=10.0)
+# Bots whose chunk vectors each process keeps in memory for exact search (5,000 chunks
+# of 1536 dimensions are 30 MB); the least recently asked bot's are dropped first.
+KNOWLEDGE_VECTOR_CACHE_BOTS = env.int("KNOWLEDGE_VECTOR_CACHE_BOTS", default=8)
 
 # --- Operations (health, metrics, logs) ---
 # Logs: JSON lines for collectors in production, text for people; secrets redacted.
@@ -362,6 +388,10 @@ GRAPHQL_MAX_DIRECTIVES = env.int("GRAPHQL_MAX_DIRECTIVES", default=50)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=1000)
 # Largest HTTP request body (413 above it) and GraphQL document (a syntax error above it).
 GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=64 * 1024)
+# Largest HTTP request body with a credential (Authorization header or session cookie):
+# a document uploaded as base64 in createDocument. Django's own cap follows it.
+GRAPHQL_MAX_UPLOAD_BYTES = env.int("GRAPHQL_MAX_UPLOAD_BYTES", default=8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(GRAPHQL_MAX_QUERY_BYTES, GRAPHQL_MAX_UPLOAD_BYTES)
 # Relay pages: first/last above this are refused before execution (and by
 # strawberry's relay_max_results, which is also what a list without first/last returns).
 GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)

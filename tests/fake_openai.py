@@ -20,6 +20,10 @@ Per request, chosen from its body (e.g. only the suggestion calls of a chat): se
 `fake.mode_for = lambda body: "fail-500" or None` (a failure mode, else the usual rules)
 and `fake.delay_for = lambda body: seconds` (a wait before the response starts).
 
+`POST /v1/embeddings` answers with deterministic vectors (`fake_embedding`: a hashed bag
+of word stems), so retrieval with embeddings can be measured offline; its requests are
+in `fake.embedding_requests`.
+
 `queue_raw(parts)` answers the next streamed request with `parts` verbatim as its SSE
 body, each part one write (then the end of the response): malformed or unusual
 streams, byte for byte, split where a test wants.
@@ -36,6 +40,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +50,17 @@ Reply = str | list[str] | Callable[[dict[str, Any]], str | list[str]]
 
 _MODE = re.compile(r"(fail|midstream|stall|close|reset)-(\d+)")
 _TOKEN = re.compile(r"\S+\s*|\s+")
+EMBEDDING_DIMENSIONS = 256
+_EMBEDDING_WORD = re.compile(r"[^\W_]{3,}")
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A deterministic vector: each word of 3+ letters adds 1 at the hash of its first
+    five letters (a crude stem), so texts sharing stems point the same way."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in _EMBEDDING_WORD.findall(text.lower()):
+        vector[zlib.crc32(word[:5].encode()) % EMBEDDING_DIMENSIONS] += 1.0
+    return vector
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,7 @@ class FakeOpenAI:
         self._replies: collections.deque[Reply] = collections.deque()
         self._raw_bodies: collections.deque[list[bytes]] = collections.deque()
         self._requests: list[dict[str, Any]] = []
+        self._embedding_requests: list[dict[str, Any]] = []
         self._streams: list[StreamRecord] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -131,6 +148,12 @@ class FakeOpenAI:
         """A snapshot of every chat request body received, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        """A snapshot of every embeddings request body received."""
+        with self._lock:
+            return list(self._embedding_requests)
 
     @property
     def streams(self) -> list[StreamRecord]:
@@ -224,6 +247,8 @@ class FakeOpenAI:
 
     async def _respond(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return whether the connection may serve another."""
+        if (request.method, request.path) == ("POST", "/v1/embeddings"):
+            return await self._embeddings(request, writer)
         if (request.method, request.path) != ("POST", "/v1/chat/completions"):
             await _send_json(writer, 404, _error_body(f"No route {request.path}", "not_found"))
             return True
@@ -254,6 +279,31 @@ class FakeOpenAI:
             await _send_json(writer, 200, self._completion(body, tokens, finish))
             return True
         return await self._stream(writer, body, tokens, finish, mode)
+
+    async def _embeddings(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            await _send_json(writer, 400, _error_body("Invalid JSON body", "invalid_json"))
+            return True
+        with self._lock:
+            self._embedding_requests.append(body)
+        mode = Mode.parse(str(body.get("model", ""))) or Mode.parse(self.mode)
+        if mode is not None and mode.kind == "fail":
+            key = request.headers.get("authorization", "").removeprefix("Bearer ")
+            await _send_json(writer, mode.arg, _status_error(mode.arg, body.get("model"), key))
+            return True
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(str(text).split()) for text in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        await _send_json(writer, 200, payload)
+        return True
 
     def _tokens_for(self, body: dict[str, Any]) -> tuple[list[str], str]:
         reply = self._replies.popleft() if self._replies else self.reply

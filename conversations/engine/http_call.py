@@ -2,11 +2,11 @@
 
 Scenario owners choose the URL and visitors may fill parts of it, percent-encoded for
 their position (``urls``: a visitor never changes the scheme, host, path structure or
-query keys). Before every hop
-(the first request and each redirect) the host is resolved and the call is refused if
-any resolved address is private, loopback, link-local, multicast, reserved, unspecified
-or a cloud metadata address, IPv4 addresses embedded in IPv6 included, unless the host
-(``"api.internal"``) or host and port (``"api.internal:8080"``, ``"[::1]:8000"``) is in
+query keys). Before every hop (the first request and each redirect) the host is resolved
+by ``core.address_guard`` and the call is refused if any resolved address is private,
+loopback, link-local, multicast, reserved, unspecified or a cloud metadata address, IPv4
+addresses embedded in IPv6 included, unless the host (``"api.internal"``) or host and
+port (``"api.internal:8080"``, ``"[::1]:8000"``) is in
 ``allow_hosts`` (the ``API_CALL_ALLOW_HOSTS`` setting, passed in by the engine).
 
 The request then goes to the address that was checked, not to the name: the URL carries
@@ -29,7 +29,7 @@ import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from ipaddress import ip_address
 from typing import Any
 
 import httpx
@@ -39,12 +39,11 @@ from bots.templating import RenderBudget, TemplateError, render, render_json
 from conversations.engine.conditions import MISSING, lookup
 from conversations.engine.offload import off_loop
 from conversations.engine.urls import render_url
+from core import address_guard
+from core.address_guard import AddressRefused, IPAddress
+from core.address_guard import is_blocked_address as is_blocked_address  # re-exported
 from core.storable import storable_json
 
-IPAddress = IPv4Address | IPv6Address
-
-_METADATA_ADDRESSES = {ip_address("169.254.169.254"), ip_address("fd00:ec2::254")}
-_NAT64 = ip_network("64:ff9b::/96")
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
@@ -75,33 +74,6 @@ class _Hop:
     content: bytes | None
     # The headers the step set (API keys...): never sent to another origin.
     owner_headers: frozenset[str] = frozenset()
-
-
-def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
-    if address in _NAT64:
-        return IPv4Address(int(address) & 0xFFFF_FFFF)
-    if address.teredo:
-        return address.teredo[1]
-    return address.ipv4_mapped or address.sixtofour
-
-
-def is_blocked_address(address: IPAddress) -> bool:
-    """Whether a call to ``address`` could reach something that is not the public internet."""
-    if isinstance(address, IPv6Address) and (embedded := _embedded_ipv4(address)):
-        if is_blocked_address(embedded):
-            return True
-        if address.ipv4_mapped or address in _NAT64:
-            return False  # these reach exactly the embedded IPv4 address
-    return (
-        address in _METADATA_ADDRESSES
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
 
 
 async def perform_api_call(
@@ -206,61 +178,26 @@ def _httpx_errors() -> Iterator[None]:
         raise _CallFailed("connection_error", f"connection failed: {exc!r}") from exc
 
 
-def _is_allowed(url: httpx.URL, allow_hosts: Sequence[str]) -> bool:
-    host = url.raw_host.decode("ascii").lower()
-    shown = f"[{host}]" if ":" in host else host
-    port = url.port or (443 if url.scheme == "https" else 80)
-    names = {host, url.host.lower(), shown, f"{shown}:{port}"}
-    return any(entry.strip().lower() in names for entry in allow_hosts)
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 async def _resolve(host: str, port: int) -> list[IPAddress]:
     """The addresses ``host`` resolves to (tests replace this to fake DNS answers)."""
-    if _is_ip_literal(host):
-        return [ip_address(host)]
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ip_address(info[4][0]) for info in infos))
+    return await address_guard.resolve(host, port)
 
 
 async def _pinned_request(
     client: httpx.AsyncClient, hop: _Hop, allow_hosts: Sequence[str]
 ) -> httpx.Request:
-    host = hop.url.raw_host.decode("ascii")
-    port = hop.url.port or (443 if hop.url.scheme == "https" else 80)
     try:
-        addresses = await _resolve(host, port)
-    except OSError as exc:
-        raise _CallFailed("connection_error", f"could not resolve {host}: {exc}") from exc
-    if not addresses:
-        raise _CallFailed("connection_error", f"{host} has no address")
-    blocked = [address for address in addresses if is_blocked_address(address)]
-    if blocked and not _is_allowed(hop.url, allow_hosts):
-        raise _CallFailed(
-            "blocked_address",
-            f"{hop.url.host} resolves to {blocked[0]}, a private or reserved address; "
-            "add the host to API_CALL_ALLOW_HOSTS to allow it",
+        return await address_guard.pinned_request(
+            client,
+            hop.method,
+            hop.url,
+            headers=hop.headers,
+            content=hop.content,
+            allow_hosts=allow_hosts,
+            resolver=_resolve,
         )
-    address = min(addresses, key=lambda candidate: candidate.version)  # IPv4 first
-    headers = httpx.Headers(hop.headers)
-    headers["host"] = hop.url.netloc.decode("ascii")
-    extensions = {}
-    if hop.url.scheme == "https" and not _is_ip_literal(host):
-        extensions["sni_hostname"] = host
-    return client.build_request(
-        hop.method,
-        hop.url.copy_with(host=str(address)),
-        headers=headers,
-        content=hop.content,
-        extensions=extensions,
-    )
+    except AddressRefused as exc:
+        raise _CallFailed(exc.code, str(exc)) from exc
 
 
 def _redirected(hop: _Hop, status: int, location: str) -> _Hop:
@@ -387,12 +324,13 @@ def address_refusal(url: str, *, allow_hosts: Sequence[str] = ()) -> str | None:
     host = target.raw_host.decode("ascii")
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        infos = [] if _is_ip_literal(host) else socket.getaddrinfo(host, port)
+        literal = address_guard.is_ip_literal(host)
+        infos = [] if literal else socket.getaddrinfo(host, port)
     except OSError:
         return None
-    addresses = [ip_address(host)] if _is_ip_literal(host) else [ip_address(i[4][0]) for i in infos]
+    addresses = [ip_address(host)] if literal else [ip_address(i[4][0]) for i in infos]
     blocked = [address for address in addresses if is_blocked_address(address)]
-    if blocked and not _is_allowed(target, allow_hosts):
+    if blocked and not address_guard.is_allowed(target, allow_hosts):
         return (
             f"{target.host} resolves to {blocked[0]}, a private or reserved address; "
             "add the host to API_CALL_ALLOW_HOSTS to allow it"

@@ -12,7 +12,16 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import ChatMessage, Chunk, LLMError, LLMErrorCode, LLMRequest, Provider, Usage
+from .base import (
+    ChatMessage,
+    Chunk,
+    LLMError,
+    LLMErrorCode,
+    LLMRequest,
+    Passage,
+    Provider,
+    Usage,
+)
 from .offline import OfflineProvider
 from .openai_provider import OpenAIProvider
 
@@ -24,6 +33,7 @@ __all__ = [
     "LLMRequest",
     "OfflineProvider",
     "OpenAIProvider",
+    "Passage",
     "Provider",
     "Usage",
     "get_provider",

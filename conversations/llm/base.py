@@ -20,6 +20,15 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage of the bot's documents given to the model, cited as [number]."""
+
+    number: int
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class LLMRequest:
     model: str
     # Built by the caller: system prompt first, then history, then the last user message.
@@ -35,6 +44,9 @@ class LLMRequest:
     # Which answer among equally good ones: a regenerated reply asks for the next one.
     # Remote models sample anew anyway; the deterministic offline engine picks by it.
     variant: int = 0
+    # The passages `messages` carries as data (knowledge): remote models read them there;
+    # the offline engine quotes the best one.
+    knowledge: tuple[Passage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator
 
-from .base import Chunk, LLMRequest, Usage
+from .base import Chunk, LLMRequest, Passage, Usage
 
 DOMAIN_KEYWORDS = {
     "support": ("help", "error", "problem", "issue", "refund", "order", "password", "login",
@@ -108,12 +108,16 @@ GREETING = "Hello! I'm here to help with {offer}. What would you like to talk ab
 THANKS_ANSWER = "You're welcome! I'm glad I could help. If anything else comes up, just ask."
 
 _WORD = re.compile(r"[a-z][a-z'-]*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+QUOTE_CHARS = 300
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
 def compose_reply(request: LLMRequest) -> str:
     """Return the full offline answer for `request`; the same request gives the same text."""
     user_text = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    if request.knowledge:
+        return compose_cited(request.knowledge[0], user_text)
     context = request.hint
     if request.messages and request.messages[0].role == "system":
         context = f"{request.messages[0].content} {context}"
@@ -129,6 +133,27 @@ def compose_reply(request: LLMRequest) -> str:
     # crc32, unlike hash(), is stable across processes, so replies are reproducible.
     answer = variants[(zlib.crc32(user_text.encode()) + request.variant) % len(variants)]
     return answer.format(topic=_topic(words))
+
+
+def compose_cited(passage: Passage, question: str) -> str:
+    """Quote the best passage's sentences that share the most words with the question
+    (up to QUOTE_CHARS), with its citation: what a model told to cite would answer."""
+    asked = {_stem(word) for word in _words(question) if word not in NOT_TOPICS}
+    sentences = [s for s in _SENTENCE_END.split(" ".join(passage.text.split())) if s]
+    scores = [len(asked & {_stem(w) for w in _words(sentence)}) for sentence in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i)) if sentences else 0
+    quote = ""
+    for sentence in sentences[best:]:
+        if quote and len(quote) + len(sentence) > QUOTE_CHARS:
+            break
+        quote = f"{quote} {sentence}".strip()
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[:QUOTE_CHARS].rsplit(" ", 1)[0] + "…"
+    return f'From "{passage.title}": "{quote}" [{passage.number}]'
+
+
+def _stem(word: str) -> str:
+    return word[:5]
 
 
 def compose_suggestions(request: LLMRequest) -> str:

@@ -46,6 +46,7 @@ class BotInput:
     monthly_token_budget: auto
     conversation_token_cap: auto
     budget_exceeded_message: auto
+    knowledge_enabled: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

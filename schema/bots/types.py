@@ -31,6 +31,7 @@ StartInputTypeEnum = strawberry.enum(
 # Feedback's type is the conversations schema's, which imports this module.
 FeedbackNode = Annotated["Feedback", strawberry.lazy("schema.conversations.types")]  # noqa: F821
 WebhookNode = Annotated["Webhook", strawberry.lazy("schema.integrations.types")]  # noqa: F821
+DocumentNode = Annotated["Document", strawberry.lazy("schema.knowledge.types")]  # noqa: F821
 
 
 @strawberry.type(description="A value a bot asks for when a conversation starts.")
@@ -167,6 +168,7 @@ class Bot(ScopedNode):
     inactivity_timeout: int = strawberry_django.field(
         description="Seconds a conversation may stay idle before it expires; 0 = never."
     )
+    knowledge_enabled: auto
     owner: User
     created_at: datetime
     updated_at: datetime
@@ -198,6 +200,10 @@ class Bot(ScopedNode):
             used = await sync_to_async(used_this_month)(root.pk)
         budget = root.monthly_token_budget or None
         return TokenUsage(month=month_of(timezone.now()), used=used, budget=budget)
+
+    documents: DjangoListConnection[DocumentNode] = strawberry_django.connection(
+        description="Documents the bot answers from (knowledgeEnabled), newest first."
+    )
 
     @strawberry_django.field(
         only=["start_inputs"],

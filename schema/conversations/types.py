@@ -62,6 +62,32 @@ def feedback_loader(context) -> DataLoader[int, models.Feedback | None]:
     return loader
 
 
+@strawberry.type(
+    description="A passage of the bot's documents a reply was given; the reply cites it "
+    "as [number]."
+)
+class Citation:
+    number: int
+    document_id: relay.GlobalID
+    title: str
+    url: str = strawberry.field(description="Where the document was fetched; empty: uploaded.")
+    heading: str = strawberry.field(description="The passage's headings in the document.")
+    snippet: str
+    score: float = strawberry.field(description="Retrieval score (higher is better).")
+
+    @classmethod
+    def of(cls, stored: dict) -> "Citation":
+        return cls(
+            number=stored["number"],
+            document_id=relay.GlobalID("Document", str(stored["document_id"])),
+            title=stored["title"],
+            url=stored.get("url", ""),
+            heading=stored.get("heading", ""),
+            snippet=stored["snippet"],
+            score=stored["score"],
+        )
+
+
 @strawberry_django.filter_type(models.Message)
 class MessageFilter:
     is_read: auto
@@ -104,6 +130,15 @@ class Message(ScopedNode):
     version: int = strawberry_django.field(
         description="1 for the first answer, 2.. for regenerated versions."
     )
+
+    @strawberry_django.field(
+        only=["citations"],
+        description="The document passages the reply was given to cite ([] if none); "
+        "set with its terminal state (MessageCompleted).",
+    )
+    @root_only
+    def citations(self, root: models.Message) -> list[Citation]:
+        return [Citation.of(stored) for stored in root.citations]
 
     @strawberry_django.field(only=["conversation_id"])
     @root_only

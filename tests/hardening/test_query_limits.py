@@ -259,9 +259,19 @@ def test_page_size_above_the_cap_is_refused_before_execution(owner_gql):
     assert message == "Argument 'first' cannot be higher than 100."
 
 
-def test_huge_body_is_refused_with_413(owner_gql):
-    message = refused(post(owner_gql, HUGE_DOCUMENT), "PAYLOAD_TOO_LARGE", status=413)
+def test_huge_body_is_refused_with_413(anon_gql):
+    message = refused(post(anon_gql, HUGE_DOCUMENT), "PAYLOAD_TOO_LARGE", status=413)
     assert message == "The request body is larger than 65536 bytes."
+
+
+def test_a_body_with_a_credential_may_be_as_large_as_an_upload_and_no_larger(owner_gql, settings):
+    # Owners upload documents as base64 (createDocument): a larger body, still capped.
+    settings.GRAPHQL_MAX_UPLOAD_BYTES = 128 * 1024
+    message = refused(post(owner_gql, HUGE_DOCUMENT))
+    assert message == "Syntax Error: Source contains more than 65536 code points. Parsing aborted."
+    bigger = HUGE_DOCUMENT + "#" * (128 * 1024)
+    message = refused(post(owner_gql, bigger), "PAYLOAD_TOO_LARGE", status=413)
+    assert message == "The request body is larger than 131072 bytes."
 
 
 def test_huge_document_over_get_is_refused_before_parsing(anon_gql):

@@ -41,6 +41,7 @@ const BotstreamClient = (function () {
       has("feedback") ? "feedback { rating comment }" : "",
       has("suggestions") ? "suggestions" : "",
       has("regenerate") ? "version replacesId" : "",
+      has("citations") ? "citations { number title url heading snippet }" : "",
     ].join(" ");
     const startVariables = has("startInputs") ? ", $variables: JSON" : "";
     return {
@@ -331,6 +332,7 @@ const BotstreamClient = (function () {
         if (key in data) message[key] = data[key];
       }
       if (data.suggestions && data.suggestions.length) message.suggestions = data.suggestions;
+      if (data.citations && data.citations.length) message.citations = data.citations;
       this.onChange(message);
     }
 

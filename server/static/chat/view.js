@@ -126,6 +126,7 @@ const BotstreamChatView = (function () {
         "data-message-id": message.id, "data-role": message.role },
         h("span", { className: "visually-hidden" }, message.role === "USER" ? "You: " : "Bot: "),
         h("p", { className: "msg__text" }),
+        h("ol", { className: "msg__sources", "aria-label": "Sources", hidden: true }),
         h("p", { className: "msg__status" }));
       if (message.role === "ASSISTANT") item.append(replyTools());
       ui.log.append(item);
@@ -164,9 +165,24 @@ const BotstreamChatView = (function () {
       const detail = message.status === "FAILED" && message.error ? `: ${message.error}` : "";
       const version = message.version > 1 ? ` (version ${message.version})` : "";
       item.querySelector(".msg__status").textContent = note + detail + (note ? version : version.trim());
+      renderSources(item, message.citations || []);
       renderFeedback(item, message);
       if (atBottom) log.scrollTop = log.scrollHeight; // follow the reply unless reading back
       updateControls();
+    }
+
+    /** The document passages a reply cites as [n]: a link when the document has a URL. */
+    function renderSources(item, citations) {
+      const list = item.querySelector(".msg__sources");
+      if (list.childElementCount === citations.length) return;
+      list.replaceChildren(...citations.map((c) => {
+        const label = `[${c.number}] ${c.title}`;
+        const web = /^https?:\/\//i.test(c.url || "");
+        const source = web ? h("a", { href: c.url, target: "_blank", rel: "noopener noreferrer" }, label)
+          : h("span", {}, label);
+        return h("li", { className: "msg__source", title: c.snippet }, source);
+      }));
+      list.hidden = citations.length === 0;
     }
 
     function renderFeedback(item, message) {

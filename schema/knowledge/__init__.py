@@ -1,0 +1,1 @@
+"""Knowledge: a bot's documents, their chunks, and the search that previews retrieval."""
