@@ -9,8 +9,10 @@ import json
 from django.conf import settings
 
 from conversations.llm import ChatMessage, LLMRequest, get_provider
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, MessageRole
 from conversations.streaming import ReplyWriter
+
+_ROLES = {MessageRole.OPERATOR: "assistant"}
 
 
 async def stream_reply(writer: ReplyWriter, request: LLMRequest) -> None:
@@ -38,7 +40,8 @@ def build_request(
     messages = [ChatMessage("system", system)] if system else []
     if conversation.variables:
         messages.append(variables_message(conversation.variables))
-    turns = [ChatMessage(m.role, m.content) for m in history]
+    # An operator's messages are the assistant's side of the conversation to the model.
+    turns = [ChatMessage(_ROLES.get(m.role, m.role), m.content) for m in history]
     if prompt is not None:
         turns.append(ChatMessage("user", prompt))
     if bot.bot_type == "chat":

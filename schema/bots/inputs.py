@@ -43,6 +43,8 @@ class BotInput:
     suggestions_count: auto
     suggestions_prompt: auto
     inactivity_timeout: auto
+    handoff_enabled: auto
+    handoff_timeout: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

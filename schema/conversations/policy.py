@@ -45,7 +45,7 @@ def _admission(info: Info, conversation: Conversation) -> Callable[[], Awaitable
 
 async def message_accept(
     info: Info, conversation: Conversation, text: str
-) -> tuple[Message, Message]:
+) -> tuple[Message, Message | None]:
     """Accept a message through the domain service, counted against the rate limits."""
     admit = _admission(info, conversation)
     return await services.message_accept(conversation=conversation, text=text, admit=admit)

@@ -18,6 +18,7 @@ from schema.conversations.types import (
     ConversationEvent,
     ConversationExpired,
     ConversationUpdated,
+    HandoffChanged,
     Message,
     MessageCompleted,
     MessageCreated,
@@ -65,6 +66,15 @@ def to_graphql(event: events.Event, conversation: models.Conversation):
     if isinstance(event, events.SuggestionsReady):
         message_id = relay.GlobalID("Message", str(event.message_id))
         return SuggestionsReady(message_id=message_id, suggestions=list(event.suggestions))
+    if isinstance(event, events.HandoffChanged):
+        conversation.mode = event.mode
+        conversation._operator_name = event.operator_name
+        return HandoffChanged(
+            conversation=conversation,
+            mode=models.ConversationMode(event.mode),
+            operator_name=event.operator_name or None,
+            message=_message(event.message),
+        )
     if isinstance(event, events.ConversationExpired):
         conversation.closed_at = event.closed_at
         conversation.expires_at = event.expires_at
