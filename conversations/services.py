@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from bots.models import Bot, Scenario, StepType
@@ -192,10 +193,15 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
         if Conversation.objects.filter(pk=conversation.pk).exists():
             raise lifecycle.refused()
         raise NotFound("Conversation not found.")
-    if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
+    # One read under the lock: is a reply in progress, and who answers (a handoff may
+    # have started since the caller read the row).
+    busy = Exists(
+        Message.objects.filter(conversation_id=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+    )
+    mode, is_busy = locked.annotate(busy=busy).values_list("mode", "busy").get()
+    if is_busy:
         raise _busy()
     lifecycle.ensure_open_locked(conversation, now=now)
-    mode = Conversation.objects.filter(pk=conversation.pk).values_list("mode", flat=True).get()
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
