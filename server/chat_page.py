@@ -28,6 +28,7 @@ FEATURES = {
     "regenerate": ("Message.replacesId", "Mutation.regenerateReply"),
     "expiry": ("ConversationExpired", "Mutation.resetConversation"),
     "startInputs": ("StartConversationInput.variables",),
+    "handoff": ("HandoffChanged", "Mutation.requestHandoff", "BotProfile.handoffEnabled"),
 }
 
 
