@@ -49,7 +49,7 @@ def _items(chat: ChatPage, role: str):
 
 
 @pytest.mark.usefixtures("handoff_on")
-def test_a_visitor_and_an_operator_in_two_browsers(page, operator_page, app_server):
+def test_a_visitor_and_an_operator_in_two_browsers(page, operator_page, app_server, page_record):
     visitor = ChatPage(page, app_server).open()
     status = page.locator("#status")
 
@@ -109,3 +109,6 @@ def test_a_visitor_and_an_operator_in_two_browsers(page, operator_page, app_serv
     assert roles_after == roles_before
     assert roles_after.count("SYSTEM") == 3 and roles_after.count("OPERATOR") == 1
     expect(ask).to_be_visible()
+    # both pages ran without script errors or blocked content (the CSP)
+    assert page_record.csp == []
+    assert page_record.errors == []
