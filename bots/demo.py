@@ -74,7 +74,12 @@ SUPPORT = {
             "condition",
             {
                 "branches": [
-                    {"variable": "topic", "operator": "eq", "value": "billing", "target": "billing"},
+                    {
+                        "variable": "topic",
+                        "operator": "eq",
+                        "value": "billing",
+                        "target": "billing",
+                    },
                     {"variable": "topic", "operator": "eq", "value": "account", "target": "human"},
                 ],
                 "default_target": "ask_email",

@@ -259,6 +259,10 @@ def handoff_time_out(*, handoff_id: int, now: datetime | None = None) -> Change 
     if handoff.ended_at is not None or handoff.claimed_at is not None:
         return None
     handoff.ended_at = now
+    if locked.closed_at is not None:  # expired or reset meanwhile: nobody to tell
+        handoff.outcome = HandoffOutcome.CLOSED
+        handoff.save(update_fields=["ended_at", "outcome"])
+        return None
     handoff.outcome = HandoffOutcome.TIMED_OUT
     handoff.save(update_fields=["ended_at", "outcome"])
     _switch(locked, ConversationMode.BOT, now=now)

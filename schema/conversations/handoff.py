@@ -17,6 +17,7 @@ from core.exceptions import Forbidden, NotFound
 from schema.common import pk_from_global_id
 from schema.context import Info
 from schema.conversations.access import conversation_for
+from schema.conversations.policy import handoff_admit
 from schema.conversations.types import Conversation, ConversationModeEnum, Message
 from schema.errors import graphql_errors
 
@@ -58,6 +59,7 @@ class HandoffMutation:
     )
     async def request_handoff(self, info: Info, input: HandoffInput) -> Conversation:
         conversation = await conversation_for(info, input.conversation_id)
+        await handoff_admit(info, conversation)
         change = await handoff.arequest(
             conversation=conversation,
             source=models.HandoffSource.VISITOR,

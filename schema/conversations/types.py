@@ -220,6 +220,12 @@ class ConversationFilter:
     def status(self, value: ConversationStatusEnum, prefix: str) -> Q:
         return lifecycle.status_filter(value, prefix=prefix)
 
+    @strawberry_django.filter_field(
+        description="Who answers: BOT, WAITING for an operator, or HUMAN."
+    )
+    def mode(self, value: ConversationModeEnum, prefix: str) -> Q:  # type: ignore[valid-type]
+        return Q(**{f"{prefix}mode": value})
+
     @strawberry_django.filter_field
     def bot(self, value: relay.GlobalID, prefix: str) -> Q:
         return Q(**{f"{prefix}bot_id": value.node_id})

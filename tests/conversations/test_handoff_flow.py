@@ -278,3 +278,31 @@ async def test_the_owner_adds_and_removes_operators():
     # removed: nothing to act on any more
     assert (await mutate(REMOVE, {"id": added["id"]}, owner))["__typename"] == "BotOperator"
     assert await codes(CLAIM, {"conversationId": handed}, helper_headers) == ["not_found"]
+
+
+async def test_owners_list_conversations_by_mode():
+    bot, owner, _ = await handoff_bot()
+    waiting, token = await visitor(bot)
+    await visitor(bot)
+    await mutate(REQUEST, {"conversationId": waiting}, {"X-Chat-Token": token})
+    query = """query($mode: ConversationMode!) {
+      conversations(filters: {mode: $mode}) { edges { node { id mode } } } }"""
+    found = await gql_data(query, {"mode": "WAITING"}, owner)
+    assert [e["node"] for e in found["conversations"]["edges"]] == [
+        {"id": waiting, "mode": "WAITING"}
+    ]
+    found = await gql_data(query, {"mode": "BOT"}, owner)
+    assert len(found["conversations"]["edges"]) == 1
+
+
+async def test_a_handoff_of_a_conversation_closed_meanwhile_ends_quietly():
+    bot, _, _ = await handoff_bot()
+    conversation_id, token = await visitor(bot)
+    await mutate(REQUEST, {"conversationId": conversation_id}, {"X-Chat-Token": token})
+    pk = _pk(conversation_id)
+    await Conversation.objects.filter(pk=pk).aupdate(closed_at=timezone.now())
+    await sync_to_async(_due_now)(pk)
+    await sync_to_async(_drain, thread_sensitive=False)()
+    record = await Handoff.objects.aget(conversation_id=pk)
+    assert record.outcome == HandoffOutcome.CLOSED and record.ended_at is not None
+    assert (await Conversation.objects.aget(pk=pk)).mode == "waiting"  # nobody to tell
