@@ -137,6 +137,7 @@ def test_a_bot_added_by_an_editor_is_the_editors(editor_client, owner):
         "max_tokens": "100",
         "suggestions_count": "3",
         "inactivity_timeout": "3600",  # the form shows the default; a browser sends it
+        "handoff_timeout": "120",
         "scenarios-TOTAL_FORMS": "0",
         "scenarios-INITIAL_FORMS": "0",
     }

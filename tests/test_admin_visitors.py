@@ -101,6 +101,7 @@ def bot_form(bot, start_inputs: str) -> dict:
         "is_active": "on",
         "suggestions_count": bot.suggestions_count,
         "inactivity_timeout": bot.inactivity_timeout,
+        "handoff_timeout": bot.handoff_timeout,
         "start_inputs": start_inputs,
         "scenarios-TOTAL_FORMS": 0,
         "scenarios-INITIAL_FORMS": 0,
