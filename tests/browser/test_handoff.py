@@ -1,8 +1,9 @@
-"""Human handoff in Chromium (issue 18): a visitor on the demo chat page and an operator
-on /operator/, in two browser contexts. The visitor asks for a human, the operator sees
-the request in the live inbox, claims it, reads the history, answers, and hands back;
-the visitor's page shows each step in its one event stream, and after a reload the
-same transcript comes back from the replay."""
+"""Human handoff in Chromium (issue 18): a visitor on the demo chat page (and in the
+widget, the same client code) and an operator on /operator/, in two browser contexts.
+The visitor asks for a human, the operator sees the request in the live inbox, claims
+it, reads the history, answers, and hands back; the visitor's page shows each step in
+its one event stream, and after a reload the same transcript comes back from the
+replay."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import OWNER_PASSWORD, _open_page
 from tests.browser.test_chat_page import ChatPage
+from tests.browser.test_widget import Widget
 from tests.support import run_manage
 
 pytestmark = pytest.mark.usefixtures("app_server")
@@ -44,13 +46,23 @@ def operator_page(browser, app_server, page_record, viewport, request):
     context.close()
 
 
+@pytest.fixture(params=["page", "widget"])
+def visitor(request, app_server) -> ChatPage:
+    if request.param == "page":
+        return ChatPage(request.getfixturevalue("page"), app_server).open()
+    site = request.getfixturevalue("host_site")
+    widget = Widget(request.getfixturevalue("host_page"), app_server, site).open()
+    widget.show()
+    return widget
+
+
 def _items(chat: ChatPage, role: str):
     return chat.page.locator(f"#log li[data-role={role}]")
 
 
 @pytest.mark.usefixtures("handoff_on")
-def test_a_visitor_and_an_operator_in_two_browsers(page, operator_page, app_server, page_record):
-    visitor = ChatPage(page, app_server).open()
+def test_a_visitor_and_an_operator_in_two_browsers(visitor, operator_page, page_record):
+    page = visitor.page
     status = page.locator("#status")
 
     # the visitor chats with the bot, then asks for a human
@@ -103,6 +115,8 @@ def test_a_visitor_and_an_operator_in_two_browsers(page, operator_page, app_serv
     # a reload replays the same transcript: each notice and message once
     roles_before = page.eval_on_selector_all("#log li", "items => items.map(i => i.dataset.role)")
     page.reload()
+    if isinstance(visitor, Widget):
+        visitor.show()
     expect(_items(visitor, "ASSISTANT")).to_have_count(2)
     expect(_items(visitor, "ASSISTANT").last).to_have_attribute("data-status", "COMPLETE")
     roles_after = page.eval_on_selector_all("#log li", "items => items.map(i => i.dataset.role)")
