@@ -10,7 +10,7 @@ from conversations.replay import LiveEventsUnavailable, conversation_events, tur
 from core.exceptions import Forbidden
 from schema.common import pk_from_global_id
 from schema.context import Info
-from schema.conversations.access import conversation_for
+from schema.conversations.access import conversation_for, ensure_visitor_side
 from schema.conversations.inputs import SendMessageInput
 from schema.conversations.policy import message_accept
 from schema.conversations.types import (
@@ -126,6 +126,7 @@ class ConversationSubscription:
         with graphql_errors():
             ws = _websocket(info)
             conversation = await conversation_for(info, input.conversation_id)
+            ensure_visitor_side(info, conversation)
 
         async def send() -> int:
             # The row read above (a conversation deleted since is refused under the lock

@@ -175,6 +175,8 @@ async def test_requests_and_claims_are_refused_with_codes():
     # another operator (the owner) cannot take it or speak in it
     assert await codes(CLAIM, ids, owner) == ["handoff_claimed"]
     assert await codes(SAY, {**ids, "text": "me too"}, owner) == ["handoff_claimed"]
+    # an operator never writes as the visitor
+    assert await codes(SEND, {**ids, "text": "I am the visitor"}, operator) == ["FORBIDDEN"]
     # bad text is a field error
     assert await codes(SAY, {**ids, "text": "   "}, operator) == ["empty"]
     # the bot cannot be asked to regenerate while a human answers
