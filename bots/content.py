@@ -34,7 +34,7 @@ Operator = Literal["eq", "ne", "contains", "gt", "gte", "lt", "lte", "in", "rege
 ValidationType = Literal["text", "number", "email", "choice", "regex"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-STEP_TYPES: tuple[str, ...] = ("message", "question", "condition", "api_call", "llm")
+STEP_TYPES: tuple[str, ...] = ("message", "question", "condition", "api_call", "llm", "handoff")
 OPERATORS: tuple[str, ...] = get_args(Operator)
 VALIDATION_TYPES: tuple[str, ...] = get_args(ValidationType)
 HTTP_METHODS: tuple[str, ...] = get_args(HttpMethod)
@@ -256,12 +256,18 @@ class LlmContent(_Content):
     knowledge: bool | None = None
 
 
+class HandoffContent(_Content):
+    # Said to the visitor before the handoff starts (the built-in notice follows it).
+    text: Text | None = None
+
+
 CONTENT_MODELS: dict[str, type[_Content]] = {
     "message": MessageContent,
     "question": QuestionContent,
     "condition": ConditionContent,
     "api_call": ApiCallContent,
     "llm": LlmContent,
+    "handoff": HandoffContent,
 }
 
 
@@ -318,5 +324,6 @@ def step_ends_scenario(content: dict) -> bool:
 
 
 def step_waits_for_input(step_type: str) -> bool:
-    """Whether the engine stops at this step until the visitor answers."""
-    return step_type == "question"
+    """Whether the engine stops at this step until the visitor answers (a question), or
+    until an operator hands the conversation back (a handoff)."""
+    return step_type in ("question", "handoff")

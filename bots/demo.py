@@ -1,4 +1,5 @@
-"""Demo data: a `demo` user owning three bots whose scenarios use every step type, and an
+"""Demo data: a `demo` user owning three bots whose scenarios use every step type (the
+support bot's alone hands off to a human), and an
 `admin` superuser for the Django admin (staff only; owners use the console).
 
 `demo_load()` is idempotent: bots are keyed by owner and name, scenarios by bot and
@@ -53,6 +54,7 @@ SUPPORT = {
         "something. Never invent features, prices or policies; when you are not sure, say "
         "so and offer to hand the conversation to a human. Reply in the visitor's language."
     ),
+    "handoff_enabled": True,
     "scenario": "Triage",
     "scenario_description": "Find the topic, collect an email, check status, answer.",
     "steps": [
@@ -72,7 +74,13 @@ SUPPORT = {
             "condition",
             {
                 "branches": [
-                    {"variable": "topic", "operator": "eq", "value": "billing", "target": "billing"}
+                    {
+                        "variable": "topic",
+                        "operator": "eq",
+                        "value": "billing",
+                        "target": "billing",
+                    },
+                    {"variable": "topic", "operator": "eq", "value": "account", "target": "human"},
                 ],
                 "default_target": "ask_email",
             },
@@ -81,7 +89,11 @@ SUPPORT = {
             "billing",
             "message",
             {"text": "Invoices and payment methods live under Settings → Billing."},
+            "ask_email",
         ),
+        # Account issues go to a person (the owner answers on /operator/); once handed
+        # back, the scenario goes on with the email question.
+        _step("human", "handoff", {"text": "Account questions are for a person: one moment."}),
         _step(
             "ask_email",
             "question",
@@ -300,6 +312,8 @@ def _bot_upsert(owner, spec: dict) -> Bot:
             "is_public": True,
             # The reference clients show suggestion chips: the demo bots make them.
             "suggestions_enabled": True,
+            # Visitors may ask for a human where the demo shows it (the support bot).
+            "handoff_enabled": spec.get("handoff_enabled", False),
         },
     )
     bot.full_clean()

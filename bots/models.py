@@ -20,6 +20,9 @@ DEFAULT_INACTIVITY_TIMEOUT = 3600
 MAX_INACTIVITY_TIMEOUT = 30 * 24 * 3600
 # Upper bound of the token budgets: what GraphQL's Int (32-bit) can carry.
 MAX_TOKEN_BUDGET = 2**31 - 1
+# Human handoff: how long a visitor waits for an operator before the bot carries on.
+DEFAULT_HANDOFF_TIMEOUT = 120
+MAX_HANDOFF_TIMEOUT = 24 * 3600
 
 
 class BotType(models.TextChoices):
@@ -33,6 +36,7 @@ class StepType(models.TextChoices):
     CONDITION = "condition", "Condition"
     API_CALL = "api_call", "API call"
     LLM = "llm", "LLM reply"
+    HANDOFF = "handoff", "Hand off to a human"
 
 
 class Bot(models.Model):
@@ -121,6 +125,17 @@ class Bot(models.Model):
             "Answer from the bot's documents: free chat replies (and llm steps unless "
             "their `knowledge` option says otherwise) get the best passages and cite them."
         ),
+    )
+    handoff_enabled = models.BooleanField(
+        default=False,
+        help_text="Visitors may ask for a human operator (requestHandoff); a scenario's "
+        "`handoff` step and operators hand off whatever this says.",
+    )
+    handoff_timeout = models.PositiveIntegerField(
+        default=DEFAULT_HANDOFF_TIMEOUT,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_HANDOFF_TIMEOUT)],
+        help_text="Seconds a handoff waits for an operator to claim it; then the bot says "
+        "nobody is available and carries on. At most a day.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -263,3 +278,32 @@ class Step(FieldConstraintErrors, models.Model):
             raise ValidationError({"next_step": ValidationError(message, code="wrong_scenario")})
         if self.step_type in StepType.values:
             self.content = validate_step_content(self.step_type, self.content)
+
+
+class BotOperator(models.Model):
+    """A user the bot's owner added as an operator: it sees the bot's handed-off
+    conversations (operatorInbox), claims them and answers visitors as a human.
+    Visitors only ever see `display_name`."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="operators")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operated_bots"
+    )
+    display_name = models.CharField(
+        max_length=60, help_text="The name visitors see on this operator's messages."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "user"],
+                name="one_operator_row_per_bot_user",
+                violation_error_code="unique",
+                violation_error_message="This user is already an operator of this bot.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} on {self.bot}"

@@ -4,11 +4,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import transaction
 from django.db.models import CharField, F, Max, TextField
 
-from bots.models import Bot, Scenario, Step
+from bots.models import Bot, BotOperator, Scenario, Step
 from bots.selectors import bot_list, scenario_list, step_list
 from bots.validation import scenario_validate
 from core.exceptions import NotFound
@@ -142,3 +143,32 @@ def steps_reorder(*, user, scenario_id: int, step_ids: Sequence[int]) -> Scenari
     for position, pk in enumerate(step_ids):
         Step.objects.filter(pk=pk).update(order=position)
     return scenario
+
+
+@transaction.atomic
+def bot_operator_add(*, user, bot_id: int, username: str, display_name: str) -> BotOperator:
+    """Add the user named `username` as an operator of the caller's bot (or change its
+    display name if it is one already). Only the bot's owner (or staff) may."""
+    bot = _get_visible(bot_list(user=user), bot_id, "Bot")
+    operator = get_user_model().objects.filter(username=username, is_active=True).first()
+    if operator is None:
+        missing = ValidationError("No active user has this username.", code="not_found")
+        raise ValidationError({"username": missing})
+    row = BotOperator.objects.filter(bot=bot, user=operator).first() or BotOperator(
+        bot=bot, user=operator
+    )
+    row.display_name = display_name.strip()
+    row.full_clean(exclude=["bot", "user"])
+    row.save()
+    return row
+
+
+@transaction.atomic
+def bot_operator_remove(*, user, operator_id: int) -> BotOperator:
+    """Remove an operator from the caller's bot; the conversations it answers stay
+    with it until handed back."""
+    visible = BotOperator.objects.filter(bot__in=bot_list(user=user))
+    row = _get_visible(visible, operator_id, "Operator")
+    row.delete()
+    row.pk = operator_id
+    return row

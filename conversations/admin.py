@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from conversations import export, lifecycle
-from conversations.models import Conversation, ConversationStatus, Feedback, Message
+from conversations.models import Conversation, ConversationStatus, Feedback, Handoff, Message
 from core.admin_scoping import OwnedAdmin
 
 OWN_BOTS = admin.RelatedOnlyFieldListFilter  # lists only bots the scoped rows refer to
@@ -20,6 +20,9 @@ class MessageInline(admin.TabularInline):
     fields = (
         "created_at",
         "role",
+        "author",
+        "author_name",
+        "handoff_mode",
         "status",
         "version",
         "content",
@@ -44,6 +47,27 @@ class MessageInline(admin.TabularInline):
             if feedback.comment
             else (feedback.get_rating_display())
         )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class HandoffInline(admin.TabularInline):
+    """Each handoff to a human, read-only: from request to claim to its end."""
+
+    model = Handoff
+    extra = 0
+    can_delete = False
+    fields = (
+        "source",
+        "requested_by",
+        "requested_at",
+        "operator",
+        "claimed_at",
+        "ended_at",
+        "outcome",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -114,6 +138,7 @@ class ConversationAdmin(OwnedAdmin):
         "user_session",
         "status",
         "is_completed",
+        "mode",
         "message_count",
         "expires_at",
         "created_at",
@@ -122,6 +147,7 @@ class ConversationAdmin(OwnedAdmin):
         ("bot", OWN_BOTS),
         ExpiryStatusFilter,
         "is_completed",
+        "mode",
         MessageStatusFilter,
         "created_at",
     )
@@ -134,13 +160,15 @@ class ConversationAdmin(OwnedAdmin):
         "current_step",
         "variables",
         "is_completed",
+        "mode",
+        "operator",
         "expires_at",
         "closed_at",
         "created_at",
         "updated_at",
     )
     exclude = ("token_digest",)
-    inlines = [MessageInline]
+    inlines = [MessageInline, HandoffInline]
     actions = ["export_jsonl", "export_csv"]
 
     @admin.action(description="Export transcripts of the selected conversations (JSONL)")

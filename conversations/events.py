@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     DELETED = "deleted"
     SUGGESTIONS = "suggestions"
     EXPIRED = "expired"
+    HANDOFF = "handoff"
     TURN_DONE = "turn_done"  # internal: the chat subscription's end of turn
 
 
@@ -56,6 +57,8 @@ class MessageSnapshot:
     version: int = 1
     replaces_id: int | None = None
     original_id: int | None = None
+    author_name: str = ""
+    handoff_mode: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -150,6 +153,19 @@ class ConversationExpired:
 
 
 @dataclass(frozen=True)
+class HandoffChanged:
+    """Who answers changed (bot, waiting for an operator, a human operator). `message` is
+    the persisted notice of the change ("Ana joined", "Back to the bot"), so the replay
+    repeats the event once, from its row. `operator_name` is a display name only."""
+
+    kind: ClassVar[EventKind] = EventKind.HANDOFF
+    conversation_id: int
+    message: MessageSnapshot
+    mode: str
+    operator_name: str = ""
+
+
+@dataclass(frozen=True)
 class TurnDone:
     """Internal: the turn started by `user_message_id` produced all its messages."""
 
@@ -167,6 +183,7 @@ Event = (
     | ConversationDeleted
     | SuggestionsReady
     | ConversationExpired
+    | HandoffChanged
     | TurnDone
 )
 _CLASSES = {
@@ -180,6 +197,7 @@ _CLASSES = {
         ConversationDeleted,
         SuggestionsReady,
         ConversationExpired,
+        HandoffChanged,
         TurnDone,
     )
 }
@@ -251,6 +269,14 @@ def suggested(message: Message) -> SuggestionsReady:
 
 def expired(conversation) -> ConversationExpired:
     return ConversationExpired(conversation.pk, conversation.closed_at, conversation.expires_at)
+
+
+def handoff_changed(message: Message | MessageSnapshot) -> HandoffChanged:
+    """The HandoffChanged of a handoff notice (a message with `handoff_mode` set)."""
+    operator = message.author_name if message.handoff_mode == "human" else ""
+    return HandoffChanged(
+        message.conversation_id, _snapshot(message), message.handoff_mode, operator
+    )
 
 
 def _snapshot(message: Message | MessageSnapshot) -> MessageSnapshot:

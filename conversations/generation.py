@@ -10,9 +10,11 @@ from django.conf import settings
 
 from conversations.llm import ChatMessage, LLMRequest, Passage, get_provider
 from conversations.llm.base import estimate_tokens
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, MessageRole
 from conversations.streaming import ReplyWriter
 from knowledge.retrieval import Hit
+
+_ROLES = {MessageRole.OPERATOR: "assistant"}
 
 
 async def stream_reply(writer: ReplyWriter, request: LLMRequest) -> None:
@@ -46,7 +48,8 @@ def build_request(
         messages.append(variables_message(conversation.variables))
     if knowledge:
         messages.append(knowledge_message(knowledge))
-    turns = [ChatMessage(m.role, m.content) for m in history]
+    # An operator's messages are the assistant's side of the conversation to the model.
+    turns = [ChatMessage(_ROLES.get(m.role, m.role), m.content) for m in history]
     if prompt is not None:
         turns.append(ChatMessage("user", prompt))
     if bot.bot_type == "chat":

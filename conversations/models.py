@@ -1,9 +1,19 @@
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from bots.models import Bot, Scenario, Step
+
+
+class ConversationMode(models.TextChoices):
+    """Who answers the visitor: the bot, nobody yet (a handoff waits for an operator),
+    or a human operator."""
+
+    BOT = "bot", "Bot"
+    WAITING = "waiting", "Waiting for an operator"
+    HUMAN = "human", "Human operator"
 
 
 class Conversation(models.Model):
@@ -42,6 +52,22 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the expiry sweep closed it."
     )
+    mode = models.CharField(
+        max_length=10,
+        choices=ConversationMode.choices,
+        default=ConversationMode.BOT,
+        editable=False,
+        help_text="Who answers: the bot, nobody yet (waiting for an operator), a human.",
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="The operator answering while the mode is human.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,6 +104,7 @@ class MessageRole(models.TextChoices):
     USER = "user", "User"
     ASSISTANT = "assistant", "Assistant"
     SYSTEM = "system", "System"
+    OPERATOR = "operator", "Operator"
 
 
 class MessageStatus(models.TextChoices):
@@ -139,6 +166,14 @@ class Message(models.Model):
     original = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Human handoff: who wrote an operator message or made a handoff change (for the
+    # owner's transcript), the display name visitors see, and on a handoff notice the
+    # mode it switched the conversation to (replay turns it into HandoffChanged).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=60, blank=True)
+    handoff_mode = models.CharField(max_length=10, choices=ConversationMode.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -210,3 +245,61 @@ class BotTokenUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bot_id} {self.month:%Y-%m}: {self.tokens}"
+
+
+class HandoffSource(models.TextChoices):
+    STEP = "step", "A scenario's handoff step"
+    VISITOR = "visitor", "The visitor"
+    OPERATOR = "operator", "An operator"
+
+
+class HandoffOutcome(models.TextChoices):
+    OPEN = "", "Open"
+    HANDED_BACK = "handed_back", "Handed back to the bot"
+    TIMED_OUT = "timed_out", "Nobody claimed it in time"
+    CLOSED = "closed", "The conversation ended first"
+
+
+class Handoff(models.Model):
+    """One handoff of a conversation to a human, from request to its end: what the
+    handoff metrics (waiting time, timeouts) and analytics aggregate."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="handoffs"
+    )
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="handoffs")
+    source = models.CharField(max_length=10, choices=HandoffSource.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    timeout_at = models.DateTimeField(help_text="When it times out unless claimed.")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=12, choices=HandoffOutcome.choices, blank=True, default=HandoffOutcome.OPEN
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["bot", "-requested_at"], name="handoff_bot_recent_idx")]
+        constraints = [
+            # At most one open handoff per conversation, whatever races.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(ended_at__isnull=True),
+                name="one_open_handoff_per_conversation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Handoff {self.pk} of conversation {self.conversation_id}"
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.claimed_at is None:
+            return None
+        return (self.claimed_at - self.requested_at).total_seconds()

@@ -18,7 +18,13 @@ How:
 5. A deleted conversation ends the stream: its `deleted` event is the last one, sent live
    by the delete, or found by the replay (deleted before the join) or the watchdog (the
    event was dropped and the messages it watched are gone).
-6. An expired conversation (conversations/lifecycle.py) ends the stream too: its
+6. A handoff change (conversations/handoff.py) is persisted as a notice message with
+   `handoff_mode` set: the replay sends its `MessageCreated`/`MessageCompleted` and then
+   its `HandoffChanged`, each once (live ones are deduplicated by the notice's id). A
+   handoff timed out by the task worker (another process, maybe without a shared
+   channel layer) is found by the stream itself: quiet past the open handoff's
+   `timeout_at`, it reads the messages it has not seen yet.
+7. An expired conversation (conversations/lifecycle.py) ends the stream too: its
    `expired` event is the last one, sent live by the sweep, added by the replay when the
    conversation has expired, or found by the stream itself when it has been quiet past
    the conversation's `expires_at` (so it holds before the sweep ran, and without a
@@ -38,7 +44,13 @@ from django.utils import timezone
 
 from conversations import events, lifecycle
 from conversations.events import Event
-from conversations.models import Conversation, Message, MessageStatus
+from conversations.models import (
+    Conversation,
+    ConversationMode,
+    Handoff,
+    Message,
+    MessageStatus,
+)
 
 SYNC_RETRY_SECONDS = 1.0
 # The stream checks expiry this long after `expires_at` (the sweep usually came first).
@@ -72,7 +84,10 @@ class StreamState:
         self.reply_channel = reply_channel
         self.known: dict[int, _Known] = {}
         self.suggested: set[int] = set()
+        self.handoffs: set[int] = set()
         self.expires_at: datetime | None = None
+        # While a handoff waits for an operator: when it times out (see `catch_up`).
+        self.handoff_due: datetime | None = None
 
     def unfinished(self) -> list[int]:
         return [pk for pk, known in self.known.items() if not known.terminal]
@@ -89,7 +104,57 @@ class StreamState:
             return await self._finished(event)
         if isinstance(event, events.SuggestionsReady):
             return self._suggestions(event)
+        if isinstance(event, events.HandoffChanged):
+            return await self._handoff(event)
         return [event]
+
+    async def _handoff(self, event: events.HandoffChanged) -> list[Event]:
+        # The notice is a message: the client gets it (once) before the change.
+        notice = event.message
+        if notice.id in self.handoffs:
+            return []
+        out = self._created(events.created(notice)) if notice.id not in self.known else []
+        out += await self._finished(events.finished(notice))
+        self.handoffs.add(notice.id)
+        out.append(event)
+        await self.watch_handoff(event.mode)
+        return out
+
+    async def watch_handoff(self, mode: str) -> None:
+        """Waiting for an operator: note when the handoff times out (None otherwise)."""
+        self.handoff_due = None
+        if mode == ConversationMode.WAITING:
+            self.handoff_due = await (
+                Handoff.objects.filter(conversation_id=self.conversation_id, ended_at__isnull=True)
+                .values_list("timeout_at", flat=True)
+                .afirst()
+            )
+
+    def seconds_to_handoff_due(self) -> float | None:
+        if self.handoff_due is None:
+            return None
+        left = (self.handoff_due - timezone.now()).total_seconds()
+        return max(left, 0.0) + EXPIRY_CHECK_MARGIN
+
+    async def catch_up(self) -> list[Event]:
+        """Quiet past a waiting handoff's timeout: the messages not seen yet (the
+        timeout's notice, written by the task worker), in order."""
+        self.handoff_due = None
+        newest = max(self.known, default=0)
+        out: list[Event] = []
+        queryset = Message.objects.filter(
+            conversation_id=self.conversation_id, pk__gt=newest, replaced_by__isnull=True
+        ).order_by("id")
+        async for message in queryset:
+            out += await _replayed(self, message)
+        if self.handoff_due is None:
+            mode = await (
+                Conversation.objects.filter(pk=self.conversation_id)
+                .values_list("mode", flat=True)
+                .afirst()
+            )
+            await self.watch_handoff(mode or "")
+        return out
 
     def _suggestions(self, event: events.SuggestionsReady) -> list[Event]:
         # Stored before published: a replay may have sent them already.
@@ -225,16 +290,28 @@ async def replay(
                 out += await state._delta(
                     events.MessageDelta(state.conversation_id, message.pk, 0, message.content)
                 )
+            out += await _replayed(state, message, created=True)
         else:
-            out += state._created(events.created(message))
-        if message.is_terminal:
-            out += await state._finished(events.finished(message))
-        else:
-            await state._request_sync(message.pk, state.known[message.pk])
-        if message.suggestions:
-            out += state._suggestions(events.suggested(message))
+            out += await _replayed(state, message)
+    await state.watch_handoff(conversation.mode)
     if await lifecycle.is_expired(conversation):
         out.append(events.expired(conversation))
+    return out
+
+
+async def _replayed(state: StreamState, message: Message, *, created: bool = False) -> list[Event]:
+    """One persisted message as events: created (unless `created`), finished or synced,
+    then its suggestions and its handoff change, if any."""
+    out = [] if created else state._created(events.created(message))
+    if message.is_terminal:
+        out += await state._finished(events.finished(message))
+    else:
+        await state._request_sync(message.pk, state.known[message.pk])
+    if message.suggestions:
+        out += state._suggestions(events.suggested(message))
+    if message.handoff_mode and message.pk not in state.handoffs:
+        state.handoffs.add(message.pk)
+        out.append(events.handoff_changed(message))
     return out
 
 
@@ -275,14 +352,22 @@ async def conversation_events(
                 if next_message is None:
                     next_message = asyncio.ensure_future(anext(listener))
                 unfinished = bool(state.unfinished())
+                handoff_due = state.seconds_to_handoff_due()
                 timeout = (
                     settings.STREAM_WATCHDOG_SECONDS if unfinished else state.seconds_to_expiry()
                 )
+                handoff_first = handoff_due is not None and (
+                    timeout is None or handoff_due < timeout
+                )
+                if handoff_first:
+                    timeout = handoff_due
                 done, _ = await asyncio.wait({next_message}, timeout=timeout)
                 if done:
                     incoming = events.decode(next_message.result()["event"])
                     next_message = None
                     found = await state.accept(incoming)
+                elif handoff_first:
+                    found = await state.catch_up()
                 elif unfinished:
                     found = await state.check_database()
                 else:

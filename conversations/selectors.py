@@ -1,12 +1,29 @@
 """Reads: which conversations a caller may see, and the history sent to the LLM."""
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 
+from bots.models import Bot, BotOperator
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
+    ConversationMode,
     Feedback,
+    Handoff,
+    HandoffOutcome,
     Message,
     MessageStatus,
     Rating,
@@ -18,19 +35,62 @@ from overrides.prepared import PreparedQuery
 def conversation_list(
     *, user, chat_token: str | None = None, queryset: QuerySet[Conversation] | None = None
 ) -> QuerySet[Conversation]:
-    """Owners see their bots' conversations, staff all, a visitor the one its token opens."""
+    """Owners see their bots' conversations, staff all, a visitor the one its token opens,
+    an operator its bots' conversations that were handed off to a human."""
     base = Conversation.objects.all() if queryset is None else queryset
     if user.is_authenticated and user.is_staff:
         return base
     if user.is_authenticated:
+        mine = Q(bot__owner_id=user.pk) | _handed_off_to_operator(user)
         if chat_token:
-            return base.filter(bot__owner_id=user.pk) | base.filter(
-                token_digest=token_digest(chat_token)
-            )
-        return base.filter(bot__owner_id=user.pk)
+            return base.filter(mine | Q(token_digest=token_digest(chat_token)))
+        return base.filter(mine)
     if chat_token:
         return base.filter(token_digest=token_digest(chat_token))
     return base.none()
+
+
+def operated_bot_ids(user) -> QuerySet:
+    """Ids of the bots `user` was added to as an operator (a subquery)."""
+    return BotOperator.objects.filter(user_id=user.pk).values("bot_id")
+
+
+def _handed_off_to_operator(user) -> Q:
+    handed_off = Exists(Handoff.objects.filter(conversation_id=OuterRef("pk")))
+    return Q(bot_id__in=operated_bot_ids(user)) & Q(handed_off)
+
+
+def operable_conversation_list(*, user) -> QuerySet[Conversation]:
+    """Conversations `user` may act on as an operator (claim, answer, hand back): its
+    bots' if it owns or was added to them as an operator; staff every one."""
+    if not user.is_authenticated:
+        return Conversation.objects.none()
+    if user.is_staff:
+        return Conversation.objects.all()
+    return Conversation.objects.filter(
+        Q(bot__owner_id=user.pk) | Q(bot_id__in=operated_bot_ids(user))
+    )
+
+
+def operator_inbox(*, user, limit: int) -> QuerySet[Conversation]:
+    """An operator's inbox: open conversations waiting for a human on the bots it owns
+    or operates, and those it answers; the longest waiting first."""
+    waiting = Q(mode=ConversationMode.WAITING) & (
+        Q(bot__owner_id=user.pk) | Q(bot_id__in=operated_bot_ids(user))
+    )
+    assigned = Q(mode=ConversationMode.HUMAN, operator_id=user.pk)
+    return (
+        Conversation.objects.filter(waiting | assigned, closed_at__isnull=True)
+        .select_related("bot")
+        .order_by("updated_at", "id")[:limit]
+    )
+
+
+def inbox_bot_ids(*, user) -> list[int]:
+    """The bots whose handoffs reach `user`'s inbox (owned or operated)."""
+    owned = Bot.objects.filter(owner_id=user.pk).values_list("pk", flat=True)
+    operated = BotOperator.objects.filter(user_id=user.pk).values_list("bot_id", flat=True)
+    return sorted(set(owned) | set(operated))
 
 
 def with_active_reply(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
@@ -58,19 +118,18 @@ def token_conversation(chat_token: str) -> Conversation | None:
     return _by_token.first(digest=token_digest(chat_token))
 
 
-_active_reply = PreparedQuery(
-    lambda conversation_id: (
-        Message.objects.filter(conversation_id=conversation_id, status__in=ACTIVE_STATUSES)
-        .only("pk")
-        .order_by()[:1]
-    ),
-    ints=("conversation_id",),
+_reply_state = PreparedQuery(
+    lambda pk: with_active_reply(Conversation.objects.filter(pk=pk)).only("pk", "mode").order_by(),
+    ints=("pk",),
 )
 
 
-def active_reply_of(conversation_id: int) -> bool:
-    """Whether a message of the conversation is still being answered (the "busy" rule)."""
-    return bool(_active_reply.fetch(conversation_id=conversation_id))
+def reply_state_of(conversation_id: int) -> tuple[bool, str] | None:
+    """Whether a reply of the conversation is in progress (the "busy" rule) and who
+    answers it now (`mode`: a handoff may have started since the caller read the row);
+    None if it is gone. One statement: `message_send` reads it under the row lock."""
+    row = _reply_state.first(pk=conversation_id)
+    return None if row is None else (row.has_active_reply, row.mode)
 
 
 def conversation_is_managed_by(*, user, conversation: Conversation) -> bool:
@@ -123,6 +182,7 @@ _history = PreparedQuery(
             pk__lt=before_id,
             status__in=(MessageStatus.COMPLETE, MessageStatus.STOPPED),
             replaced_by__isnull=True,
+            handoff_mode="",
         )
         .exclude(content="")
         .order_by("created_at", "id")
@@ -133,5 +193,28 @@ _history = PreparedQuery(
 
 def history_for(conversation: Conversation, *, before_id: int) -> list[Message]:
     """Messages sent to the LLM as context: finished ones before `before_id`, oldest first;
-    of a regenerated reply only its latest version."""
+    of a regenerated reply only its latest version; not the notices of handoff changes."""
     return _history.fetch(conversation_id=conversation.pk, before_id=before_id)
+
+
+async def handoff_stats(*, bot_id: int, since=None, until=None) -> dict:
+    """A bot's handoffs requested in [since, until): how many, claimed, timed out
+    (unclaimed in time), still waiting, and the waiting time until claimed (seconds)."""
+    rows = Handoff.objects.filter(bot_id=bot_id)
+    if since is not None:
+        rows = rows.filter(requested_at__gte=since)
+    if until is not None:
+        rows = rows.filter(requested_at__lt=until)
+    wait = ExpressionWrapper(F("claimed_at") - F("requested_at"), output_field=DurationField())
+    claimed = Q(claimed_at__isnull=False)
+    found = await rows.aaggregate(
+        handed_off=Count("id"),
+        claimed=Count("id", filter=claimed),
+        timed_out=Count("id", filter=Q(outcome=HandoffOutcome.TIMED_OUT)),
+        waiting=Count("id", filter=Q(ended_at__isnull=True, claimed_at__isnull=True)),
+        average_wait=Avg(wait, filter=claimed),
+        max_wait=Max(wait, filter=claimed),
+    )
+    for key in ("average_wait", "max_wait"):
+        found[key] = found[key].total_seconds() if found[key] is not None else None
+    return found

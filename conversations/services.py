@@ -14,16 +14,18 @@ from django.utils import timezone
 from bots.models import Bot, Scenario, StepType
 from bots.selectors import bot_list
 from bots.start_inputs import start_variables
-from conversations import events, lifecycle, transitions, turns
+from conversations import events, handoff, lifecycle, transitions, turns
 from conversations.models import (
     ACTIVE_STATUSES,
     Conversation,
+    ConversationMode,
     Feedback,
     Message,
     MessageRole,
     MessageStatus,
 )
-from conversations.selectors import active_reply_of
+from conversations.selectors import reply_state_of
+from conversations.texts import check_text as _check_text
 from core import events as domain_events
 from core.exceptions import NotFound
 from core.tokens import token_digest
@@ -141,18 +143,6 @@ def conversation_reset(*, user, conversation: Conversation) -> tuple[Conversatio
     )
 
 
-def _check_text(text: str) -> str:
-    text = text.strip()
-    if not text:
-        raise ValidationError({"text": "The message is empty."}, code="empty")
-    if len(text) > settings.MESSAGE_MAX_LENGTH:
-        raise ValidationError(
-            {"text": f"The message is longer than {settings.MESSAGE_MAX_LENGTH} characters."},
-            code="too_long",
-        )
-    return text
-
-
 def _busy() -> ValidationError:
     return ValidationError(
         "The bot is still answering: wait for the reply or stop it first.", code="busy"
@@ -164,9 +154,11 @@ async def message_accept(
     conversation: Conversation,
     text: str,
     admit: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[Message, Message]:
+) -> tuple[Message, Message | None]:
     """Accept a visitor message: persist it and the pending reply slot, publish both,
-    and start the turn that fills the slot in the background; returns at once.
+    and start the turn that fills the slot in the background; returns at once. While
+    the conversation is handed off to a human (mode not BOT) there is no reply slot and
+    no turn: the message waits for the operator (reply None).
 
     `admit` is the caller's policy (rate limits), run after the busy check so a message
     refused as busy is not counted against the conversation's allowance. The check reads
@@ -184,13 +176,18 @@ async def message_accept(
         await admit()
     user_message, reply = await sync_to_async(message_send)(conversation=conversation, text=text)
     await events.publish(conversation.pk, events.created(user_message))
+    if reply is None:  # a human answers, or is awaited: no turn (conversations.handoff)
+        await events.publish(conversation.pk, events.finished(user_message))
+        await events.publish(conversation.pk, events.TurnDone(conversation.pk, user_message.pk))
+        await handoff.notify_inbox(conversation.bot_id)
+        return user_message, None
     await transitions.publish_created(reply)
     turns.start_turn(conversation.pk, user_message.pk, reply.pk)
     return user_message, reply
 
 
 @transaction.atomic
-def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
+def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Message | None]:
     """Persist the visitor's message and the pending reply slot the turn will fill.
 
     `message_accept` publishes them and starts the turn after commit; the user message
@@ -206,12 +203,17 @@ def message_send(*, conversation: Conversation, text: str) -> tuple[Message, Mes
         if Conversation.objects.filter(pk=conversation.pk).exists():
             raise lifecycle.refused()
         raise NotFound("Conversation not found.")
-    if active_reply_of(conversation.pk):
+    # One read under the lock: is a reply in progress, and who answers (a handoff may
+    # have started since the caller read the row).
+    is_busy, mode = reply_state_of(conversation.pk) or (False, ConversationMode.BOT)
+    if is_busy:
         raise _busy()
     lifecycle.ensure_open_locked(conversation, now=now)
     user_message = Message.objects.create(
         conversation=conversation, role=MessageRole.USER, content=text, is_read=True
     )
+    if mode != ConversationMode.BOT:
+        return user_message, None
     reply = transitions.reply_slot(conversation=conversation)
     return user_message, reply
 
@@ -258,6 +260,8 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
         raise _busy()
     now = timezone.now()
     lifecycle.ensure_open_locked(conversation, now=now)
+    if conversation.mode != ConversationMode.BOT:
+        raise ValidationError("A human answers this conversation now.", code="handoff_active")
     message = conversation.messages.select_related("step").filter(pk=message_id).first()
     if message is None:
         raise NotFound("Message not found.")

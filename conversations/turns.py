@@ -22,12 +22,13 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from bots.models import Step, StepType
 from bots.templating import RenderBudgetExceeded
-from conversations import budgets, events, lifecycle, suggestions, transitions
+from conversations import budgets, events, handoff, lifecycle, suggestions, transitions
 from conversations.engine.runner import (
     Output,
     ScenarioRun,
@@ -38,7 +39,7 @@ from conversations.engine.runner import (
 from conversations.generation import build_request, stream_reply
 from conversations.llm import LLMError, LLMErrorCode, LLMRequest
 from conversations.llm.base import estimate_tokens
-from conversations.models import Conversation, Message, MessageStatus
+from conversations.models import Conversation, HandoffSource, Message, MessageStatus
 from conversations.selectors import history_for
 from conversations.streaming import ReplyWriter, StopRequested
 from core import metrics
@@ -292,6 +293,9 @@ async def _run(
             handled = await run_scenario_turn(steps, state, text, outputs.emit)
         finally:
             await _save_state(conversation, state)
+        if state.handoff_requested:
+            await _hand_off(conversation)
+            return
     if not handled or outputs.count == 0:
         await outputs.free_reply()
 
@@ -305,6 +309,15 @@ _turn_messages = PreparedQuery(
     ),
     ints=("a", "b"),
 )
+
+
+async def _hand_off(conversation: Conversation) -> None:
+    """A `handoff` step ran: ask for a human (the owner put the step there, so the
+    bot's `handoff_enabled`, which governs visitors' requests, is not asked)."""
+    try:
+        await handoff.arequest(conversation=conversation, source=HandoffSource.STEP)
+    except ValidationError as exc:  # already waiting or answered by a human
+        logger.info("handoff step of conversation %s: %s", conversation.pk, exc.messages)
 
 
 async def run_turn(user_message_id: int, reply_id: int, *, regenerate: bool = False) -> None:

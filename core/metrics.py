@@ -14,6 +14,7 @@ label names and values in one place: here the chat runtime's,
     generation_finished(seconds, outcome)      # outcome: the message's terminal status, or deleted
     count_error(code)
     count_budget_refusal(bot_id, scope)        # scope: month or conversation
+    count_handoff(bot_id); observe_handoff_wait(bot_id, seconds); count_handoff_timeout(bot_id)
 
 `schema.metrics` the GraphQL operations, `server.metrics` HTTP requests and websockets
 (and the /metrics view).
@@ -104,3 +105,37 @@ def count_error(code: str) -> None:
 
 def count_budget_refusal(bot_id: object, scope: str) -> None:
     BUDGET_REFUSALS.labels(str(bot_id), scope).inc()
+
+
+HANDOFFS = Counter(
+    "botstream_handoffs",
+    "Conversations handed off to a human (requested by a step, a visitor or an operator).",
+    ["bot"],
+    registry=REGISTRY,
+)
+HANDOFF_TIMEOUTS = Counter(
+    "botstream_handoff_timeouts",
+    "Handoffs nobody claimed within the bot's handoff timeout.",
+    ["bot"],
+    registry=REGISTRY,
+)
+HANDOFF_WAIT_SECONDS = Histogram(
+    "botstream_handoff_wait_seconds",
+    "Time a handoff waited until an operator claimed it.",
+    ["bot"],
+    buckets=(1, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+
+
+def count_handoff(bot_id: object) -> None:
+    HANDOFFS.labels(str(bot_id)).inc()
+
+
+def count_handoff_timeout(bot_id: object) -> None:
+    HANDOFF_TIMEOUTS.labels(str(bot_id)).inc()
+
+
+def observe_handoff_wait(bot_id: object, seconds: float | None) -> None:
+    if seconds is not None:
+        HANDOFF_WAIT_SECONDS.labels(str(bot_id)).observe(seconds)

@@ -9,7 +9,9 @@ from overrides.strawberry_caches import SharedParse
 from overrides.strawberry_frames import FrameSchema
 from schema.accounts import AccountMutation, AccountQuery
 from schema.bots.mutations import BotMutation
+from schema.bots.operators import BotOperatorMutation
 from schema.bots.queries import BotQuery
+from schema.conversations.handoff import HandoffMutation, HandoffSubscription
 from schema.conversations.mutations import ConversationMutation
 from schema.conversations.queries import ConversationQuery
 from schema.conversations.subscriptions import ConversationSubscription
@@ -49,14 +51,23 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (AccountMutation, BotMutation, ConversationMutation, IntegrationMutation, KnowledgeMutation),
+    (
+        AccountMutation,
+        BotMutation,
+        ConversationMutation,
+        BotOperatorMutation,
+        HandoffMutation,
+        IntegrationMutation,
+        KnowledgeMutation,
+    ),
 )
+Subscription = merge_types("Subscription", (ConversationSubscription, HandoffSubscription))
 
 # Subscription events are encoded once per document, not executed per subscriber.
 schema = FrameSchema(
     query=Query,
     mutation=Mutation,
-    subscription=ConversationSubscription,
+    subscription=Subscription,
     # Order matters on the way out (last listed runs first): errors are masked last,
     # after every other extension has seen them. See schema/extensions.py.
     extensions=[

@@ -29,6 +29,7 @@ FEATURES = {
     "expiry": ("ConversationExpired", "Mutation.resetConversation"),
     "startInputs": ("StartConversationInput.variables",),
     "citations": ("Message.citations",),
+    "handoff": ("HandoffChanged", "Mutation.requestHandoff", "BotProfile.handoffEnabled"),
 }
 
 

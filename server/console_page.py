@@ -10,3 +10,10 @@ from django.shortcuts import render
 async def console(request: HttpRequest) -> HttpResponse:
     get_token(request)
     return render(request, "console.html")
+
+
+async def operator(request: HttpRequest) -> HttpResponse:
+    """The operator page (/operator/): the live inbox of handed-off conversations and a
+    chat to answer them (static/operator/, a client of the public API like the console)."""
+    get_token(request)
+    return render(request, "operator.html")

@@ -17,6 +17,7 @@ urlpatterns = [
     path("chat/<str:bot_ref>/", chat_page.chat, name="chat"),
     path("widget.js", widget.widget_js, name="widget"),
     path("console/", console_page.console, name="console"),
+    path("operator/", console_page.operator, name="operator"),
     path("graphql", GraphQLView.as_view(schema=schema), name="graphql"),
     path("graphql/", GraphQLView.as_view(schema=schema)),
     # A bot's global ID may contain "/" (base64): everything before "/transcripts.".

@@ -139,6 +139,7 @@ def test_a_bot_added_by_an_editor_is_the_editors(editor_client, owner):
         "inactivity_timeout": "3600",  # the form shows the default; a browser sends it
         "monthly_token_budget": "0",  # likewise (0: no limit)
         "conversation_token_cap": "0",
+        "handoff_timeout": "120",
         "scenarios-TOTAL_FORMS": "0",
         "scenarios-INITIAL_FORMS": "0",
     }

@@ -103,6 +103,7 @@ def bot_form(bot, start_inputs: str) -> dict:
         "inactivity_timeout": bot.inactivity_timeout,
         "monthly_token_budget": bot.monthly_token_budget,
         "conversation_token_cap": bot.conversation_token_cap,
+        "handoff_timeout": bot.handoff_timeout,
         "start_inputs": start_inputs,
         "scenarios-TOTAL_FORMS": 0,
         "scenarios-INITIAL_FORMS": 0,

@@ -31,6 +31,8 @@ from conversations.models import Conversation
 logger = logging.getLogger(__name__)
 # What a visitor reads in `<variable>_error`; the reason is kept for the owner.
 API_CALL_FAILED = "the lookup failed"
+# What a `handoff` step says when its content has no text.
+HANDOFF_TEXT = "Let me hand you over to a human operator."
 # An output is either fixed text or a prompt to stream through the LLM.
 Emit = Callable[["Output"], Awaitable[str]]
 
@@ -57,6 +59,9 @@ class TurnState:
     is_completed: bool
     # The owner only: raw API responses, why API calls failed.
     private_variables: dict[str, Any] = field(default_factory=dict)
+    # A `handoff` step ran: the turn ends here and the caller asks for a human; the
+    # scenario goes on from `current_step` once the conversation is handed back.
+    handoff_requested: bool = False
 
 
 def state_of(conversation: Conversation) -> TurnState:
@@ -139,6 +144,11 @@ class ScenarioRun:
             step = await self.execute(step)
             if self.state.awaiting_input:
                 return
+            if self.state.handoff_requested:
+                self.state.current_step = step
+                if step is None:
+                    self.state.is_completed = True
+                return
         self.state.current_step = None
         self.state.is_completed = True
 
@@ -159,6 +169,10 @@ class ScenarioRun:
             return self.flow.target(name or content.get("default_target"), step)
         elif kind == StepType.API_CALL:
             return await self.call_api(step)
+        elif kind == StepType.HANDOFF:
+            text = content.get("text") or HANDOFF_TEXT
+            await self.emit(Output(step, text=await self.render(text)))
+            self.state.handoff_requested = True
         elif kind == StepType.LLM:
             reply = await self.emit(Output(step, prompt=await self.render(content["prompt"])))
             if content.get("variable"):

@@ -47,6 +47,8 @@ class BotInput:
     conversation_token_cap: auto
     budget_exceeded_message: auto
     knowledge_enabled: auto
+    handoff_enabled: auto
+    handoff_timeout: auto
     start_inputs: list[StartInputDeclarationInput] | None = strawberry.field(
         default=UNSET,
         description="Values visitors' clients send with startConversation; replaces the list.",

@@ -19,7 +19,7 @@ from bots.start_inputs import INPUT_TYPES
 from bots.validation import scenario_validate
 from conversations.budgets import month_of, month_usage, used_this_month
 from conversations.models import Rating
-from conversations.selectors import feedback_count, feedback_counts
+from conversations.selectors import feedback_count, feedback_counts, handoff_stats
 from schema.common import ScopedNode, visible
 
 BotTypeEnum = strawberry.enum(models.BotType, name="BotType")
@@ -227,6 +227,25 @@ class Bot(ScopedNode):
             up, down = counts[Rating.UP], counts[Rating.DOWN]
         return FeedbackCounts(up=up, down=down)
 
+    handoff_enabled: bool = strawberry_django.field(
+        description="Visitors may ask for a human operator (requestHandoff)."
+    )
+    handoff_timeout: int = strawberry_django.field(
+        description="Seconds a handoff waits for an operator before the bot carries on."
+    )
+    operators: list["BotOperator"] = strawberry_django.field(
+        description="Users who answer this bot's handed-off conversations (operatorInbox)."
+    )
+
+    @strawberry_django.field(
+        description="Handoffs to a human requested in [since, until): waiting time until "
+        "claimed, how many, unclaimed timeouts."
+    )
+    async def handoff_stats(
+        self, root: models.Bot, since: datetime | None = None, until: datetime | None = None
+    ) -> "HandoffStats":
+        return HandoffStats(**await handoff_stats(bot_id=root.pk, since=since, until=until))
+
     @strawberry_django.field(annotate={"_scenario_count": Count("scenarios", distinct=True)})
     async def scenario_count(self, root: models.Bot) -> int:
         # Async so the annotated value needs no thread hop per row (sync resolvers run
@@ -237,6 +256,34 @@ class Bot(ScopedNode):
     @classmethod
     def scope(cls, queryset, info):
         return visible(info, queryset, bot_list)
+
+
+@strawberry_django.type(
+    models.BotOperator, description="A user who answers a bot's handed-off conversations."
+)
+class BotOperator(ScopedNode):
+    display_name: str = strawberry_django.field(description="The name visitors see.")
+    created_at: datetime
+
+    @strawberry_django.field(only=["user_id"], select_related=["user"])
+    def username(self, root: models.BotOperator) -> str:
+        return root.user.username
+
+    @classmethod
+    def scope(cls, queryset, info):
+        return queryset.filter(bot__in=bot_list(user=info.context.user))
+
+
+@strawberry.type(description="A bot's handoffs to a human over a period.")
+class HandoffStats:
+    handed_off: int = strawberry.field(description="Handoffs requested.")
+    claimed: int = strawberry.field(description="Claimed by an operator.")
+    timed_out: int = strawberry.field(description="Nobody claimed them in time.")
+    waiting: int = strawberry.field(description="Still waiting for an operator.")
+    average_wait: float | None = strawberry.field(
+        description="Seconds from request to claim, on average (null: none claimed)."
+    )
+    max_wait: float | None = strawberry.field(description="The longest such wait, seconds.")
 
 
 @strawberry.enum

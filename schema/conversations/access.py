@@ -10,6 +10,7 @@ from conversations.selectors import (
     with_active_reply,
 )
 from core.exceptions import AuthenticationRequired, Forbidden, NotFound
+from core.tokens import token_digest
 from schema.common import pk_from_global_id
 
 
@@ -22,6 +23,21 @@ async def conversation_for(
     conversation = await any_conversation_for(info, conversation_id, field=field, busy=busy)
     await _usable_by_visitor(info, conversation)
     return conversation
+
+
+def ensure_visitor_side(info, conversation: Conversation) -> None:
+    """Writing as the visitor (sending, regenerating, deleting) takes the conversation's
+    chat token, or being the bot's owner (who tests the bot) or staff: an operator, who
+    sees the bot's handed-off conversations, answers with sendOperatorMessage instead."""
+    context = info.context
+    if conversation_is_managed_by(user=context.user, conversation=conversation):
+        return
+    token = context.chat_token
+    if token and token_digest(token) == conversation.token_digest:
+        return
+    raise Forbidden(
+        "Operators answer with sendOperatorMessage; only the visitor writes as the visitor."
+    )
 
 
 async def _usable_by_visitor(info, conversation: Conversation) -> None:
@@ -90,6 +106,7 @@ __all__ = [
     "Conversation",
     "any_conversation_for",
     "conversation_for",
+    "ensure_visitor_side",
     "message_for",
     "visitor_message_for",
 ]

@@ -12,6 +12,7 @@ from schema.context import Info
 from schema.conversations.access import (
     any_conversation_for,
     conversation_for,
+    ensure_visitor_side,
     message_for,
     visitor_message_for,
 )
@@ -90,6 +91,7 @@ class ConversationMutation:
     async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
         with graphql_errors():
             conversation = await conversation_for(info, input.conversation_id, busy=True)
+            ensure_visitor_side(info, conversation)
             user_message, reply = await message_accept(info, conversation, input.text)
         return SendMessagePayload(user_message=user_message, reply=reply)
 
@@ -105,6 +107,7 @@ class ConversationMutation:
             conversation = await conversation_for(
                 info, relay.GlobalID("Conversation", str(message.conversation_id))
             )
+            ensure_visitor_side(info, conversation)
             reply = await reply_regenerate(info, conversation, message)
         return RegenerateReplyPayload(reply=reply)
 
@@ -140,6 +143,7 @@ class ConversationMutation:
     @strawberry_django.mutation(handle_django_errors=True)
     async def delete_conversation(self, info: Info, input: DeleteConversationInput) -> Conversation:
         conversation = await conversation_for(info, input.id, field="id")
+        ensure_visitor_side(info, conversation)
         deleted = await sync_to_async(services.conversation_delete)(conversation=conversation)
         await end_conversation(deleted.pk)
         return deleted

@@ -1,5 +1,5 @@
-"""API policy for visitors: the rate limits of messages (sendMessage, chat and
-regenerateReply) and of ratings (rateMessage)."""
+"""API policy for visitors: the rate limits of messages (sendMessage, chat,
+regenerateReply and requestHandoff) and of ratings (rateMessage)."""
 
 from collections.abc import Awaitable, Callable
 
@@ -45,7 +45,7 @@ def _admission(info: Info, conversation: Conversation) -> Callable[[], Awaitable
 
 async def message_accept(
     info: Info, conversation: Conversation, text: str
-) -> tuple[Message, Message]:
+) -> tuple[Message, Message | None]:
     """Accept a message through the domain service, counted against the rate limits."""
     admit = _admission(info, conversation)
     return await services.message_accept(conversation=conversation, text=text, admit=admit)
@@ -62,3 +62,9 @@ async def reply_regenerate(info: Info, conversation: Conversation, message: Mess
 async def feedback_admit(info: Info, message: Message) -> None:
     """Count a rating (rateMessage) against its conversation's and its address's limits."""
     await _count(info, message.conversation_id, kind="feedback", what="ratings")
+
+
+async def handoff_admit(info: Info, conversation: Conversation) -> None:
+    """Count a request for a human (requestHandoff) as a message: each one notifies the
+    bot's operators, so it is bounded like one."""
+    await _count(info, conversation.pk, kind="messages", what="messages")

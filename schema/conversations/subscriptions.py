@@ -10,7 +10,7 @@ from conversations.replay import LiveEventsUnavailable, conversation_events, tur
 from core.exceptions import Forbidden
 from schema.common import pk_from_global_id
 from schema.context import Info
-from schema.conversations.access import conversation_for
+from schema.conversations.access import conversation_for, ensure_visitor_side
 from schema.conversations.inputs import SendMessageInput
 from schema.conversations.policy import message_accept
 from schema.conversations.types import (
@@ -18,6 +18,7 @@ from schema.conversations.types import (
     ConversationEvent,
     ConversationExpired,
     ConversationUpdated,
+    HandoffChanged,
     Message,
     MessageCompleted,
     MessageCreated,
@@ -65,6 +66,15 @@ def to_graphql(event: events.Event, conversation: models.Conversation):
     if isinstance(event, events.SuggestionsReady):
         message_id = relay.GlobalID("Message", str(event.message_id))
         return SuggestionsReady(message_id=message_id, suggestions=list(event.suggestions))
+    if isinstance(event, events.HandoffChanged):
+        conversation.mode = event.mode
+        conversation._operator_name = event.operator_name
+        return HandoffChanged(
+            conversation=conversation,
+            mode=models.ConversationMode(event.mode),
+            operator_name=event.operator_name or None,
+            message=_message(event.message),
+        )
     if isinstance(event, events.ConversationExpired):
         conversation.closed_at = event.closed_at
         conversation.expires_at = event.expires_at
@@ -116,6 +126,7 @@ class ConversationSubscription:
         with graphql_errors():
             ws = _websocket(info)
             conversation = await conversation_for(info, input.conversation_id)
+            ensure_visitor_side(info, conversation)
 
         async def send() -> int:
             # The row read above (a conversation deleted since is refused under the lock

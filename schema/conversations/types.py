@@ -11,6 +11,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from bots import models as bot_models
 from conversations import lifecycle, models
+from conversations.handoff import aoperator_name as handoff_operator_name
 from conversations.selectors import (
     conversation_is_managed_by,
     conversation_list,
@@ -25,6 +26,11 @@ MessageRoleEnum = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatusEnum = strawberry.enum(models.MessageStatus, name="MessageStatus")
 RatingEnum = strawberry.enum(models.Rating, name="Rating")
 ConversationStatusEnum = strawberry.enum(models.ConversationStatus, name="ConversationStatus")
+ConversationModeEnum = strawberry.enum(
+    models.ConversationMode,
+    name="ConversationMode",
+    description="Who answers: the BOT, nobody yet (WAITING for an operator), or a HUMAN.",
+)
 
 
 @strawberry_django.type(bot_models.Bot, name="BotProfile")
@@ -34,6 +40,9 @@ class BotProfile:
     name: auto
     description: auto
     bot_type: BotTypeEnum
+    handoff_enabled: bool = strawberry_django.field(
+        description="The visitor may ask for a human (requestHandoff)."
+    )
 
     @strawberry.field
     def id(self, root: bot_models.Bot) -> relay.GlobalID:
@@ -140,6 +149,19 @@ class Message(ScopedNode):
     def citations(self, root: models.Message) -> list[Citation]:
         return [Citation.of(stored) for stored in root.citations]
 
+    author_name: str = strawberry_django.field(
+        description="An OPERATOR message's (or a handoff notice's) operator, by display name."
+    )
+
+    @strawberry_django.field(
+        only=["handoff_mode"],
+        description="Set on the notice of a handoff change (role SYSTEM): the mode it "
+        "switched the conversation to.",
+    )
+    @root_only
+    def handoff_mode(self, root: models.Message) -> ConversationModeEnum | None:
+        return models.ConversationMode(root.handoff_mode) if root.handoff_mode else None
+
     @strawberry_django.field(only=["conversation_id"])
     @root_only
     def conversation_id(self, root: models.Message) -> relay.GlobalID:
@@ -233,6 +255,12 @@ class ConversationFilter:
     def status(self, value: ConversationStatusEnum, prefix: str) -> Q:
         return lifecycle.status_filter(value, prefix=prefix)
 
+    @strawberry_django.filter_field(
+        description="Who answers: BOT, WAITING for an operator, or HUMAN."
+    )
+    def mode(self, value: ConversationModeEnum, prefix: str) -> Q:  # type: ignore[valid-type]
+        return Q(**{f"{prefix}mode": value})
+
     @strawberry_django.filter_field
     def bot(self, value: relay.GlobalID, prefix: str) -> Q:
         return Q(**{f"{prefix}bot_id": value.node_id})
@@ -280,6 +308,21 @@ class Conversation(ScopedNode):
     created_at: datetime
     updated_at: datetime
     bot: BotProfile
+    mode: ConversationModeEnum = strawberry_django.field(
+        description="Who answers: the bot, nobody yet (waiting for an operator), a human."
+    )
+
+    @strawberry_django.field(
+        only=["mode", "operator_id", "bot_id"],
+        description="The display name of the operator answering (mode HUMAN), else null.",
+    )
+    async def operator_name(self, root: models.Conversation) -> str | None:
+        if root.mode != models.ConversationMode.HUMAN:
+            return None
+        known = getattr(root, "_operator_name", None)  # set from a HandoffChanged event
+        if known or root.operator_id is None:
+            return known or None
+        return await handoff_operator_name(bot_id=root.bot_id, user_id=root.operator_id)
 
     @strawberry_django.field(
         only=["expires_at", "closed_at"],
@@ -414,6 +457,17 @@ class ConversationExpired:
     conversation: Conversation
 
 
+@strawberry.type(
+    description="Who answers changed: WAITING for an operator, an operator joined (HUMAN), "
+    "or back to the BOT. `message` is the notice shown in the chat (sent just before)."
+)
+class HandoffChanged:
+    conversation: Conversation
+    mode: ConversationModeEnum
+    operator_name: str | None = strawberry.field(description="Display name, when HUMAN.")
+    message: Message
+
+
 ConversationEvent = Annotated[
     MessageCreated
     | MessageDelta
@@ -422,6 +476,7 @@ ConversationEvent = Annotated[
     | ConversationUpdated
     | ConversationDeleted
     | SuggestionsReady
-    | ConversationExpired,
+    | ConversationExpired
+    | HandoffChanged,
     strawberry.union("ConversationEvent"),
 ]

@@ -11,7 +11,7 @@ def content_errors(step_type, content):
 
 
 def test_step_types_are_the_five_known_types():
-    assert STEP_TYPES == ("message", "question", "condition", "api_call", "llm")
+    assert STEP_TYPES == ("message", "question", "condition", "api_call", "llm", "handoff")
 
 
 def test_message_is_valid():
@@ -275,7 +275,8 @@ def test_other_step_types_have_no_targets(step_type):
     assert step_targets(step_type, {"text": "x"}) == []
 
 
-def test_only_questions_wait_for_input():
+def test_only_questions_and_handoffs_wait_for_input():
     assert [step_type for step_type in STEP_TYPES if step_waits_for_input(step_type)] == [
-        "question"
+        "question",
+        "handoff",
     ]

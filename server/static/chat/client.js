@@ -13,6 +13,10 @@
  * regenerated reply arrives as MessageCreated with `replacesId`: it takes the place of
  * the message it supersedes.
  *
+ * Human handoff: requestHandoff asks for an operator; HandoffChanged (replayed like any
+ * event) says who answers now (BOT, WAITING, HUMAN with the operator's display name);
+ * OPERATOR messages carry `authorName`, handoff notices are SYSTEM messages.
+ *
  * The conversation (id + chat token) is kept in the storage the caller gives
  * (sessionStorage for the demo page, localStorage for the widget): a reload subscribes
  * without resumeFrom and the server replays the conversation (latest versions only).
@@ -42,6 +46,7 @@ const BotstreamClient = (function () {
       has("suggestions") ? "suggestions" : "",
       has("regenerate") ? "version replacesId" : "",
       has("citations") ? "citations { number title url heading snippet }" : "",
+      has("handoff") ? "authorName handoffMode" : "",
     ].join(" ");
     const startVariables = has("startInputs") ? ", $variables: JSON" : "";
     return {
@@ -64,6 +69,14 @@ const BotstreamClient = (function () {
       REGENERATE: `mutation RegenerateReply($input: RegenerateReplyInput!) {
   regenerateReply(input: $input) { reply { ${message} } }
 }`,
+      HANDOFF: `mutation RequestHandoff($input: HandoffInput!) {
+  requestHandoff(input: $input) {
+    __typename
+    ... on Conversation { id mode }
+    ... on OperationInfo { messages { message code } }
+  }
+}`,
+      PROFILE: `query BotProfile($id: ID!) { botProfile(id: $id) { handoffEnabled } }`,
       RESET: `mutation ResetConversation($input: ResetConversationInput!) {
   resetConversation(input: $input) { chatToken conversation { id } }
 }`,
@@ -77,6 +90,7 @@ const BotstreamClient = (function () {
     ... on ConversationDeleted { conversationId }
     ${has("suggestions") ? "... on SuggestionsReady { messageId suggestions }" : ""}
     ${has("expiry") ? "... on ConversationExpired { conversation { id } }" : ""}
+    ${has("handoff") ? "... on HandoffChanged { mode operatorName }" : ""}
   }
 }`,
       startVariables,
@@ -328,7 +342,7 @@ const BotstreamClient = (function () {
         message.status = data.status;
         message.error = data.error;
       }
-      for (const key of ["feedback", "version", "replacesId"]) {
+      for (const key of ["feedback", "version", "replacesId", "authorName", "handoffMode"]) {
         if (key in data) message[key] = data[key];
       }
       if (data.suggestions && data.suggestions.length) message.suggestions = data.suggestions;
@@ -400,6 +414,7 @@ const BotstreamClient = (function () {
       this.unsubscribe = null;
       this.subscriptionSeq = 0;
       this.expired = false;
+      this.mode = "BOT"; // who answers: BOT, WAITING (for an operator) or HUMAN
       this.transcript = new Transcript(
         (m) => view.message(m),
         (oldId, newId) => view.removed(oldId, newId),
@@ -450,6 +465,7 @@ const BotstreamClient = (function () {
 
     clear() {
       this.forget();
+      this.mode = "BOT";
       this.transcript.clear();
       this.view.cleared();
     }
@@ -511,6 +527,10 @@ const BotstreamClient = (function () {
         case "ConversationExpired":
           this.markExpired();
           break;
+        case "HandoffChanged":
+          this.mode = event.mode;
+          this.view.handoff(event.mode, event.operatorName);
+          break;
         case "ConversationDeleted": // the last event: the server ends the stream after it
           this.clear();
           this.view.error("This conversation was deleted: your next message starts a new one.");
@@ -569,6 +589,24 @@ const BotstreamClient = (function () {
       if (data.sendMessage.reply) this.transcript.upsert(data.sendMessage.reply, false);
     }
 
+    /** Whether this bot hands conversations over to humans (its public profile says). */
+    async handoffEnabled() {
+      if (!this.has("handoff")) return false;
+      const data = await graphql(this.httpUrl, this.docs.PROFILE, { id: this.botId });
+      return Boolean(data.botProfile && data.botProfile.handoffEnabled);
+    }
+
+    /** Ask for a human operator (starting the conversation first if needed). */
+    async requestHandoff() {
+      if (!this.conversation) await this.start();
+      const input = { conversationId: this.conversation.id };
+      const result = (await this.request(this.docs.HANDOFF, { input })).requestHandoff;
+      if (result.__typename !== "Conversation") {
+        throw new ApiError(result.messages.map((m) => m.message).join(" "), result.messages[0].code);
+      }
+      this.mode = result.mode;
+    }
+
     async stop() {
       const active = this.transcript.active();
       if (!active) return null;
@@ -622,6 +660,7 @@ const BotstreamClient = (function () {
         connections: () => (this.client ? this.client.connections : 0),
         conversation: () => this.conversation && { ...this.conversation },
         messages: () => this.transcript.list().map((m) => ({ ...m })),
+        mode: () => this.mode,
       };
     }
   }

@@ -58,17 +58,20 @@ const BotstreamChatView = (function () {
       send: h("button", { type: "submit", id: "send" }, "Send"),
       stop: h("button", { type: "button", id: "stop", disabled: true }, "Stop"),
       reset: h("button", { type: "button", id: "reset", className: "chat__secondary" }, "New conversation"),
+      human: h("button", { type: "button", id: "handoff", className: "chat__secondary", hidden: true },
+        "Talk to a human"),
     };
     ui.expired.append(h("p", {}, "This conversation has expired."), ui.restart);
     ui.form.append(
       h("label", { for: "message", className: "chat__label" }, "Your message"),
       ui.input,
       h("p", { id: "message-hint", className: "chat__hint" }, "Enter sends, Shift+Enter starts a new line."),
-      h("div", { className: "chat__actions" }, ui.send, ui.stop, ui.reset),
+      h("div", { className: "chat__actions" }, ui.send, ui.stop, ui.human, ui.reset),
     );
     container.append(ui.status, ui.log, ui.expired, ui.error, ui.startForm, ui.chips, ui.form);
 
     let sending = false;
+    let handoffEnabled = false; // the bot's profile says visitors may ask for a human
     let pendingText = null; // a message waiting for the start form
 
     const session = new ChatSession({
@@ -93,6 +96,12 @@ const BotstreamChatView = (function () {
           else setStatus("connected", `Reply ${status.toLowerCase()}: ${event.error || "no detail"}.`);
         },
         error: showError,
+        handoff(mode, operatorName) {
+          if (mode === "WAITING") setStatus("waiting", "Waiting for an operator…");
+          else if (mode === "HUMAN") setStatus("human", `${operatorName || "An operator"} is answering.`);
+          else setStatus("connected", "The bot is answering again.");
+          updateControls();
+        },
         expired() {
           ui.expired.hidden = false;
           setStatus("expired", "This conversation has expired.");
@@ -121,11 +130,21 @@ const BotstreamChatView = (function () {
       return ui.log.querySelector(`[data-message-id="${CSS.escape(id)}"]`);
     }
 
+    function speaker(message) {
+      if (message.role === "USER") return "You: ";
+      if (message.role === "OPERATOR") return `${message.authorName || "Operator"}: `;
+      return message.role === "SYSTEM" ? "Notice: " : "Bot: ";
+    }
+
     function newItem(message) {
-      const item = h("li", { className: "msg msg--" + message.role.toLowerCase(),
+      const notice = message.handoffMode ? " msg--notice" : "";
+      const item = h("li", { className: "msg msg--" + message.role.toLowerCase() + notice,
         "data-message-id": message.id, "data-role": message.role },
-        h("span", { className: "visually-hidden" }, message.role === "USER" ? "You: " : "Bot: "),
-        h("p", { className: "msg__text" }),
+        h("span", { className: "visually-hidden" }, speaker(message)));
+      if (message.role === "OPERATOR") {
+        item.append(h("p", { className: "msg__author", "aria-hidden": "true" }, message.authorName || "Operator"));
+      }
+      item.append(h("p", { className: "msg__text" }),
         h("ol", { className: "msg__sources", "aria-label": "Sources", hidden: true }),
         h("p", { className: "msg__status" }));
       if (message.role === "ASSISTANT") item.append(replyTools());
@@ -214,6 +233,7 @@ const BotstreamChatView = (function () {
       ui.log.setAttribute("aria-busy", active ? "true" : "false");
       ui.stop.disabled = !active;
       ui.send.disabled = sending || Boolean(active) || session.expired;
+      ui.human.hidden = !handoffEnabled || session.mode !== "BOT" || session.expired;
       const last = session.transcript.last();
       for (const button of ui.log.querySelectorAll(".msg__regenerate")) {
         const item = button.closest("li");
@@ -371,6 +391,19 @@ const BotstreamChatView = (function () {
         ui.input.focus();
       }
     });
+    ui.human.addEventListener("click", async () => {
+      ui.human.disabled = true;
+      showError("");
+      try {
+        await session.requestHandoff();
+      } catch (err) {
+        if (!session.expired) showError(err.message);
+      } finally {
+        ui.human.disabled = false;
+        updateControls();
+        ui.input.focus();
+      }
+    });
     ui.reset.addEventListener("click", () => {
       session.clear();
       pendingText = null;
@@ -397,6 +430,10 @@ const BotstreamChatView = (function () {
     window.addEventListener("online", () => session.client && session.client.retryNow());
 
     session.resume(); // a reload: the subscription replays the conversation
+    session.handoffEnabled().then((enabled) => {
+      handoffEnabled = enabled;
+      updateControls();
+    }, () => {}); // no button when the profile cannot be read
     updateControls();
     return { session, focus: () => ui.input.focus() };
   }

@@ -21,7 +21,7 @@ function cookie(name) {
 }
 
 export function endpoint() {
-  const root = document.getElementById("console");
+  const root = document.querySelector("[data-graphql-url]"); // the console or the operator page
   return new URL(root.dataset.graphqlUrl, window.location.href).toString();
 }
 

@@ -21,7 +21,7 @@ const notice = document.getElementById("notice");
 const PROBLEM = "... on OperationInfo { messages { field message code } }";
 const BOT_FIELDS = "id name description botType model temperature maxTokens systemPrompt isActive isPublic scenarioCount";
 const STEP_FIELDS = "id name stepType content order nextStep { id name }";
-const STEP_TYPES = [["MESSAGE", "Message"], ["QUESTION", "Question"], ["CONDITION", "Condition"], ["API_CALL", "API call"], ["LLM", "LLM reply"]];
+const STEP_TYPES = [["MESSAGE", "Message"], ["QUESTION", "Question"], ["CONDITION", "Condition"], ["API_CALL", "API call"], ["LLM", "LLM reply"], ["HANDOFF", "Hand off to a human"]];
 
 const Q = {
   me: "query { me { username isStaff } }",

@@ -160,7 +160,14 @@ function apiCallFields(content, listId) {
   return { nodes: [method.wrap, url.wrap, headers.wrap, body.wrap, timeout.wrap, maxBytes.wrap, pick.wrap, variable.wrap, onError.wrap], read };
 }
 
-const BUILDERS = { MESSAGE: messageFields, QUESTION: questionFields, CONDITION: conditionFields, API_CALL: apiCallFields, LLM: llmFields };
+/** A handoff: the conversation waits for a human operator (/operator/); once handed
+ * back, the scenario goes on with the next step. */
+function handoffFields(content) {
+  const body = field("Text (optional)", h("textarea", { rows: 2 }, text(content.text)), { name: "text", hint: "Said before the handoff; empty: a built-in line." });
+  return { nodes: [body.wrap], read: () => prune({ text: optionalText(body.input) }) };
+}
+
+const BUILDERS = { MESSAGE: messageFields, QUESTION: questionFields, CONDITION: conditionFields, API_CALL: apiCallFields, LLM: llmFields, HANDOFF: handoffFields };
 
 /** The content editor of one step type: {node, read()}; read() returns the content
  * (from the raw JSON view when it is open; throws SyntaxError on bad JSON there). */
