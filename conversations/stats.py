@@ -12,6 +12,8 @@ Definitions (README "Analytics"):
 - messages, tokens in/out (prompt/completion tokens), failures by `error_code`: messages
   created in the bucket (every role);
 - feedback up/down: ratings by when they were last given (`Feedback.updated_at`);
+- handoffs: handoffs to a human requested in the bucket (`Handoff.requested_at`, from a
+  step, the visitor or an operator);
 - first-token latency p50/p95: `Message.first_token_ms` of the LLM replies created in the
   bucket, nearest-rank percentiles (the value at rank ceil(p * n) in ascending order),
   ranked by a window function per bucket (no percentile_cont: SQLite has none).
@@ -29,13 +31,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import RowNumber
 
-from conversations.models import Conversation, Feedback, Message, Rating
+from conversations.models import Conversation, Feedback, Handoff, Message, Rating
 from conversations.time_buckets import bucket_expression, bucket_start
 
 # The queries one call runs (besides the caller's visibility check): conversations and
 # visitors per bucket, visitors over the range, messages/tokens/failures, feedback,
-# latency percentiles. Pinned by tests/conversations/test_stats.py.
-QUERIES = 5
+# handoffs, latency percentiles. Pinned by tests/conversations/test_stats.py.
+QUERIES = 6
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,6 +62,7 @@ class Bucket:
     tokens_out: int = 0
     feedback_up: int = 0
     feedback_down: int = 0
+    handoffs: int = 0
     first_token_p50_ms: int | None = None
     first_token_p95_ms: int | None = None
     failures: dict[str, int] = field(default_factory=dict)
@@ -217,6 +220,18 @@ def bot_stats(*, bot_id: int, stats: StatsRange) -> BotStats:
         b.feedback_up, b.feedback_down = row["up"], row["down"]
         totals.feedback_up += row["up"]
         totals.feedback_down += row["down"]
+
+    for row in (
+        Handoff.objects.filter(
+            bot_id=bot_id, requested_at__gte=stats.start, requested_at__lt=stats.end
+        )
+        .order_by()
+        .annotate(bucket=trunc("requested_at"))
+        .values("bucket")
+        .annotate(n=Count("id"))
+    ):
+        at(row["bucket"]).handoffs = row["n"]
+        totals.handoffs += row["n"]
 
     for row in _latency_ranks(messages, trunc("created_at")):
         b = at(row["bucket"])

@@ -55,6 +55,7 @@ class StatsBucket:
     tokens_out: int = strawberry.field(description="Completion tokens of the replies.")
     feedback_up: int = strawberry.field(description="Ratings UP given (last changed) then.")
     feedback_down: int
+    handoffs: int = strawberry.field(description="Handoffs to a human requested.")
     first_token_p50_ms: int | None = strawberry.field(
         description="Median wait for an LLM reply's first text, from the reply's creation; "
         "null without LLM replies."
@@ -76,6 +77,7 @@ class StatsBucket:
             tokens_out=bucket.tokens_out,
             feedback_up=bucket.feedback_up,
             feedback_down=bucket.feedback_down,
+            handoffs=bucket.handoffs,
             first_token_p50_ms=bucket.first_token_p50_ms,
             first_token_p95_ms=bucket.first_token_p95_ms,
             failures=failures,

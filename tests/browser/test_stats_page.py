@@ -21,7 +21,9 @@ mutation($input: RateMessageInput!) { rateMessage(input: $input) { message { id 
 REPLY = "query($id: ID!) { conversation(id: $id) { messages(last: 1) { edges { node { id } } } } }"
 TOTALS = """
 query($input: BotStatsInput!) {
-  botStats(input: $input) { totals { conversations messages feedbackUp firstTokenP50Ms } }
+  botStats(input: $input) {
+    totals { conversations messages feedbackUp handoffs firstTokenP50Ms }
+  }
 }"""
 
 
@@ -88,6 +90,7 @@ def test_the_owner_reads_charts_and_table_and_downloads_the_transcripts(
     expect(_tile(page, "Conversations")).to_have_text(str(totals["conversations"]))
     expect(_tile(page, "Messages")).to_have_text(str(totals["messages"]))
     expect(_tile(page, "Feedback up")).to_have_text(str(totals["feedbackUp"]))
+    expect(_tile(page, "Handoffs")).to_have_text(str(totals["handoffs"]))
     expect(_tile(page, "First token p50")).to_have_text(f"{totals['firstTokenP50Ms']} ms")
     charts = page.locator(".stats__chart")
     expect(charts).to_have_count(4)

@@ -11,7 +11,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations import stats
-from conversations.models import Conversation, Feedback, Message, MessageStatus, Rating
+from conversations.models import (
+    Conversation,
+    Feedback,
+    Handoff,
+    HandoffSource,
+    Message,
+    MessageStatus,
+    Rating,
+)
 from tests.factories import BotFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +99,32 @@ def test_each_figure_lands_in_its_day_and_other_bots_and_other_days_do_not_count
         1,
     )
     assert totals.failures == {"llm_timeout": 1, "timeout": 1, "interrupted": 1}
+
+
+def handoff(conv, at: datetime, *, ended: bool = True) -> Handoff:
+    return Handoff.objects.create(
+        conversation=conv,
+        bot_id=conv.bot_id,
+        source=HandoffSource.VISITOR,
+        requested_at=at,
+        timeout_at=at + timedelta(minutes=2),
+        ended_at=at + timedelta(minutes=1) if ended else None,
+    )
+
+
+def test_handoffs_count_in_the_bucket_they_were_requested_in():
+    bot, other = BotFactory(), BotFactory()
+    first, second = conversation(bot, DAY1, "a"), conversation(bot, DAY1, "b")
+    handoff(first, DAY1 + timedelta(hours=1))
+    handoff(first, DAY1 + timedelta(hours=3))
+    handoff(second, DAY1 + timedelta(days=1, hours=2), ended=False)  # still waiting
+    handoff(conversation(other, DAY1, "c"), DAY1 + timedelta(hours=1))  # another bot's
+    handoff(first, DAY1 - timedelta(minutes=1))  # before the range
+
+    result = compute(bot, DAY1, DAY1 + timedelta(days=3))
+
+    assert [b.handoffs for b in result.buckets] == [2, 1, 0]
+    assert result.totals.handoffs == 3
 
 
 def test_latency_percentiles_are_the_nearest_rank_per_hour_and_over_the_range():

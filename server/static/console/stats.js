@@ -10,7 +10,7 @@ import uPlot from "../vendor/uplot-1.6.32/uPlot.esm.js";
 import { graphql } from "./api.js";
 import { field, h, select } from "./dom.js";
 
-const BUCKET = "start conversations messages visitors tokensIn tokensOut feedbackUp feedbackDown firstTokenP50Ms firstTokenP95Ms failures { code count }";
+const BUCKET = "start conversations messages visitors tokensIn tokensOut feedbackUp feedbackDown handoffs firstTokenP50Ms firstTokenP95Ms failures { code count }";
 const STATS = `query($input: BotStatsInput!) { botStats(input: $input) {
   bot { id name } from to granularity timeZone buckets { ${BUCKET} } totals { ${BUCKET} } } }`;
 
@@ -70,6 +70,7 @@ function tiles(totals) {
     ["Conversations", totals.conversations], ["Visitors", totals.visitors], ["Messages", totals.messages],
     ["Tokens in", totals.tokensIn], ["Tokens out", totals.tokensOut],
     ["Feedback up", totals.feedbackUp], ["Feedback down", totals.feedbackDown],
+    ["Handoffs", totals.handoffs],
     ["First token p50", ms(totals.firstTokenP50Ms)], ["First token p95", ms(totals.firstTokenP95Ms)],
     ["Failures", totals.failures.reduce((n, f) => n + f.count, 0)],
   ];
@@ -81,10 +82,10 @@ function table(stats) {
   const label = stats.granularity === "HOUR"
     ? (b) => new Date(b.start).toLocaleString([], { dateStyle: "short", timeStyle: "short" })
     : (b) => new Date(b.start).toLocaleDateString();
-  const columns = ["Start", "Conversations", "Visitors", "Messages", "Tokens in", "Tokens out", "Up", "Down", "p50", "p95", "Failures"];
+  const columns = ["Start", "Conversations", "Visitors", "Messages", "Tokens in", "Tokens out", "Up", "Down", "Handoffs", "p50", "p95", "Failures"];
   const rows = stats.buckets.map((b) => h("tr", {},
     h("th", { scope: "row" }, label(b)),
-    ...[b.conversations, b.visitors, b.messages, b.tokensIn, b.tokensOut, b.feedbackUp, b.feedbackDown, ms(b.firstTokenP50Ms), ms(b.firstTokenP95Ms), failures(b)]
+    ...[b.conversations, b.visitors, b.messages, b.tokensIn, b.tokensOut, b.feedbackUp, b.feedbackDown, b.handoffs, ms(b.firstTokenP50Ms), ms(b.firstTokenP95Ms), failures(b)]
       .map((v) => h("td", {}, String(v)))));
   return h("div", { class: "table-wrap" }, h("table", { class: "table stats__table" },
     h("caption", {}, stats.granularity === "HOUR" ? "Per hour" : "Per day"),
