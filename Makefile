@@ -6,9 +6,16 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
+# Each xdist worker gwN adds N to these Redis dbs (tests/xdist_env.py): 12-13 and 14-15.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/12
+E2E_REDIS_URL ?= redis://127.0.0.1:6379/14
 E2E_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/botstream_e2e
-export TEST_DATABASE_URL TEST_REDIS_URL
+export TEST_DATABASE_URL TEST_REDIS_URL E2E_REDIS_URL
+# Both passes run on PYTEST_WORKERS processes (pytest-xdist; 0 = in this process): most of
+# the suite's time is spent waiting on servers, browsers and streams, which overlap. Each
+# module stays on one worker, the browser package too (tests/xdist_env.py).
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile -p tests.xdist_env
 
 .PHONY: run test test-embedded test-services lint format schema bench install clean
 
@@ -53,12 +60,12 @@ test: lint
 	elif [ $$status -eq 2 ]; then exit 1; fi
 
 test-embedded: $(STAMP)
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-services: $(STAMP)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	E2E_DATABASE_URL=$(E2E_DATABASE_URL) REDIS_TEST_URL=$(TEST_REDIS_URL) \
-	$(BIN)/python -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ignore=tests/browser $(XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,6 +11,13 @@ from tests.factories import PASSWORD, BotFactory, UserFactory
 from tests.graphql_client import GraphQLClient
 
 
+def pytest_configure(config):
+    """An xdist worker without tests/xdist_env.py would share Redis and the e2e databases
+    with the other workers (and flush them under their feet): refuse to run."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("BOTSTREAM_XDIST_ISOLATED"):
+        raise pytest.UsageError("with -n, also pass `-p tests.xdist_env` (see that module)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis_layer():
     """The Postgres/Redis pass shares one Redis db: start it empty."""

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 DEFAULTS = {
     "TEST_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
-    "TEST_REDIS_URL": "redis://127.0.0.1:6379/13",
+    "TEST_REDIS_URL": "redis://127.0.0.1:6379/12",
 }
 
 
