@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -100,10 +101,31 @@ def start_entrypoint(env: dict[str, str], log_path: Path) -> subprocess.Popen:
         )
 
 
+# Under pytest-xdist each worker draws its ports from a range of its own, below the
+# kernel's ephemeral ports (32768 and up): two workers never pick the same port between
+# the choice and the server's bind (a server that lost that race would leave its
+# readiness probe answered by the other worker's server), and no outgoing connection
+# takes one meanwhile. Outside xdist (bench, a plain run) the kernel picks.
+_PORTS_PER_WORKER = 2000
+_FIRST_WORKER_PORT = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low = _FIRST_WORKER_PORT + int(worker[2:]) * _PORTS_PER_WORKER
+    for _ in range(200):
+        port = random.randrange(low, low + _PORTS_PER_WORKER)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{low + _PORTS_PER_WORKER} for {worker}")
 
 
 class PortTaken(RuntimeError):

@@ -23,8 +23,8 @@ worker its own test database, suffix `_gw0`, `_gw1`...):
 
 This has to run before Django's settings and tests.support read the environment, which
 pytest-django does before any conftest is imported: hence a plugin given with `-p`,
-imported while pytest parses its arguments. Ports come from the kernel (free_port) and
-files from each worker's own basetemp, so they need nothing here. Without xdist (or with
+imported while pytest parses its arguments. Ports come from a range per worker
+(tests.support.free_port) and files from each worker's own basetemp. Without xdist (or with
 `-n 0`) nothing changes.
 """
 

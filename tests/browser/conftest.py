@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import httpx
 import pytest
 
 from tests.browser.host_site import HostSite
-from tests.support import run_manage
+from tests.support import free_port, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -153,12 +152,6 @@ def _sqlite_value(value):
     return value
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
     return {**env, **SERVER_ENV, "DATABASE_URL": database_url}
@@ -178,7 +171,7 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> bool:
 @pytest.fixture(scope="package")
 def host_ports() -> tuple[int, int]:
     """Ports of the two host-page origins: the first allowed by the API, the second not."""
-    return _free_port(), _free_port()
+    return free_port(), free_port()
 
 
 @pytest.fixture(scope="package")
@@ -189,7 +182,7 @@ def app_server(tmp_path_factory, host_ports) -> LiveServer:
     run_manage(["migrate", "--noinput"], env)
     seeded = re.search(r"^SEED (\d+) (\S+)$", run_manage(["shell", "-c", SEED], env), re.MULTILINE)
     assert seeded, "the seed script printed no SEED line"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "daphne.log"
     with open(log_path, "w") as log:
