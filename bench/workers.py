@@ -31,6 +31,7 @@ from types import SimpleNamespace
 
 from bench.common import (
     BIN,
+    METRICS_TOKEN,
     REDIS_URL,
     SERVER_ENV,
     Databases,
@@ -49,7 +50,8 @@ from tests.support import free_port, start_entrypoint
 
 NAME = "workers"
 TARGET_RATIO = 1.7
-TOKEN = "bench-workers-probe-token"
+# The token the shared streaming measurement reads /metrics with (bench.common.LoopLag).
+TOKEN = METRICS_TOKEN
 
 
 def ladder() -> list[int]:
