@@ -65,7 +65,9 @@ SERVER_ENV = {
     "OPENAI_TIMEOUT": "5",
     "STREAM_PERSIST_INTERVAL": "0.1",
     "GENERATION_HEARTBEAT": "0.2",
-    "GENERATION_STALE_AFTER": "1",
+    # 15 heartbeats: a server starved of CPU for a second (two test workers on two cores)
+    # must not have its live replies taken for orphans and marked interrupted.
+    "GENERATION_STALE_AFTER": "3",
     "GENERATION_SWEEP_INTERVAL": "0.5",
     "STREAM_WATCHDOG_SECONDS": "1",
     "PYTHONUNBUFFERED": "1",
