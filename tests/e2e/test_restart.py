@@ -7,7 +7,9 @@ GENERATION_STALE_AFTER + GENERATION_SWEEP_INTERVAL (+ a margin for slow machines
 
 import asyncio
 import signal
+import sqlite3
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -143,6 +145,30 @@ async def test_replica_subscriber_sees_the_interruption_live(servers, script, bo
     survivor.stop()
 
 
+async def _freeze_outside_a_write(process, database_url: str) -> None:
+    """SIGSTOP the process, retrying until it is frozen while not holding SQLite's write
+    lock: a process frozen inside its write blocks every other writer, the sweeper too,
+    which is SQLite's nature and not what this test is about. (Seen in CI when a
+    CPU-starved server started its next persist between the poll and the signal.)"""
+    if not database_url.startswith("sqlite:///"):
+        process.send_signal(signal.SIGSTOP)
+        return
+    path = urlsplit(database_url).path
+    for _ in range(50):
+        process.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("the server held the database's write lock at every try")
+
+
 async def test_frozen_generator_cannot_overwrite_the_interrupted_reply(servers, script, bots, fake):
     """A process frozen mid-reply (SIGSTOP: a paused container, a stalled VM) looks dead,
     so a replica sweeps its reply INTERRUPTED and tells the subscribers. When the process
@@ -168,7 +194,7 @@ async def test_frozen_generator_cannot_overwrite_the_interrupted_reply(servers, 
             until=lambda m: m["content"] != streamed["content"],
             interval=0.01,
         )
-        frozen.process.send_signal(signal.SIGSTOP)
+        await _freeze_outside_a_write(frozen.process, servers.database.url)
         try:
             events = await collect_events(
                 subscription, until=finished(reply_id), within=SWEEP_BOUND + MARGIN
