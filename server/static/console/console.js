@@ -86,6 +86,7 @@ function confirmDialog(question) {
 
 /** Run a mutation from a form: field errors next to the fields, the rest in `alert`. */
 async function submitting(form, alert, action) {
+  say(""); // the last action's notice is not this one's
   clearFieldErrors(form, alert);
   const button = form.querySelector("button[type=submit]");
   if (button) button.disabled = true;
@@ -279,8 +280,8 @@ function scenarioSettings() {
     const input = { id: s.id, name: name.input.value, description: description.input.value, initialStepId: initial.input.value || null };
     const saved = await submitting(form, alert, async () => payload((await graphql(Q.updateScenario, { input })).updateScenario));
     if (saved) {
+      await refresh();
       say("Scenario saved.");
-      refresh();
     }
   });
   return form;
@@ -289,8 +290,8 @@ function scenarioSettings() {
 async function setActive(form, alert, active) {
   const done = await submitting(form, alert, async () => payload((await graphql(Q.updateScenario, { input: { id: editor.scenario.id, isActive: active } })).updateScenario));
   if (done) {
+    await refresh();
     say(active ? "Scenario activated." : "Scenario deactivated.");
-    refresh();
   }
 }
 
@@ -387,11 +388,13 @@ function stepPanel() {
       return payload((await graphql(Q.createStep, { input: { scenarioId: editor.scenario.id, ...input } })).createStep);
     });
     if (!saved) return;
-    if (!step && !editor.scenario.initialStep) {
-      await graphql(Q.updateScenario, { input: { id: editor.scenario.id, initialStepId: saved.id } });
-      say(`Step "${saved.name}" created and made the initial step.`);
-    } else say(step ? `Step "${saved.name}" saved.` : `Step "${saved.name}" created.`);
+    const initial = !step && !editor.scenario.initialStep;
+    if (initial) await graphql(Q.updateScenario, { input: { id: editor.scenario.id, initialStepId: saved.id } });
+    // The notice comes once the page shows the saved step: a visitor (or a test) that acts
+    // on the notice must not have the re-render replace what it is typing.
     await refresh(saved.name);
+    if (initial) say(`Step "${saved.name}" created and made the initial step.`);
+    else say(step ? `Step "${saved.name}" saved.` : `Step "${saved.name}" created.`);
   });
   return form;
 }
@@ -399,8 +402,8 @@ function stepPanel() {
 async function makeInitial(step) {
   try {
     payload((await graphql(Q.updateScenario, { input: { id: editor.scenario.id, initialStepId: step.id } })).updateScenario);
+    await refresh();
     say(`"${step.name}" is now the initial step.`);
-    refresh();
   } catch (err) {
     say(err.message, "error");
   }
@@ -410,8 +413,8 @@ async function deleteStep(step) {
   if (!(await confirmDialog(`Delete the step "${step.name}"?`))) return;
   try {
     payload((await graphql(Q.deleteStep, { input: { id: step.id } })).deleteStep);
+    await refresh(null);
     say(`Step "${step.name}" deleted.`);
-    refresh(null);
   } catch (err) {
     say(err.message, "error");
   }

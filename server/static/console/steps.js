@@ -177,9 +177,14 @@ export function contentEditor(stepType, content, stepNames) {
   const form = BUILDERS[stepType](content || {}, listId);
   const fields = h("div", { class: "content-fields" }, ...form.nodes);
   const raw = field("Content as JSON", h("textarea", { rows: 10, class: "code", spellcheck: "false" }), { name: "content" });
-  const advanced = h("details", { class: "advanced" }, h("summary", {}, "Advanced: raw JSON"), raw.wrap);
+  // The JSON is written when the summary is activated (click, Enter or Space), not on the
+  // "toggle" event: that one is dispatched later, and would overwrite what was typed since.
+  const summary = h("summary", {}, "Advanced: raw JSON");
+  summary.addEventListener("click", () => {
+    if (!advanced.open) raw.input.value = JSON.stringify(form.read(), null, 2);
+  });
+  const advanced = h("details", { class: "advanced" }, summary, raw.wrap);
   advanced.addEventListener("toggle", () => {
-    if (advanced.open) raw.input.value = JSON.stringify(form.read(), null, 2);
     fields.hidden = advanced.open;
   });
   const node = h("div", { class: "content-editor", dataset: { field: "content" } }, datalist, fields, advanced);
