@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.common import _frame_key
 
 UPSTREAM_SDK = "upstream: openai SDK (SSE, JSON, models)"
-UPSTREAM_HTTP = "upstream: HTTP client reads (httpx2, httpcore2, h11, anyio)"
+UPSTREAM_HTTP = "upstream: HTTP client reads (aiohttp or httpx2/httpcore2/h11, anyio)"
 COALESCE = "coalescing (ReplyWriter.pump/_take/flush)"
 PERSIST = "persistence (progress/finish UPDATEs, Django ORM, SQLite)"
 HEARTBEAT = "turn heartbeat (transitions.keep_alive UPDATEs, on the loop)"
@@ -75,6 +75,10 @@ ANCHORS = [
 PACKAGES = [
     ("json/encoder.py", JSON_ENCODE),
     ("dumps (json/__init__.py)", JSON_ENCODE),
+    ("openai/_vendor/httpx_aiohttp/", UPSTREAM_HTTP),
+    ("aiohttp/", UPSTREAM_HTTP),
+    ("multidict/", UPSTREAM_HTTP),
+    ("yarl/", UPSTREAM_HTTP),
     ("openai/", UPSTREAM_SDK),
     ("pydantic/", UPSTREAM_SDK),
     ("pydantic_core/", UPSTREAM_SDK),

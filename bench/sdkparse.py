@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx2
 import jiter
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 
 from bench.common import env_float, env_int, log, pick
 from conversations.llm import ChatMessage, LLMRequest, OpenAIProvider
@@ -181,6 +181,9 @@ PATHS: dict[str, Reader] = {
     "raw": read_raw,
     "provider": read_provider,
 }
+# Over HTTP only: the same readers with the SDK's aiohttp transport (`openai[aiohttp]`,
+# `DefaultAioHttpClient`) instead of its default httpx2 one.
+AIOHTTP_PATHS = {"raw-aiohttp": read_raw, "provider-aiohttp": read_provider}
 
 
 # --- set-ups ---
@@ -234,8 +237,11 @@ async def measure_mock(path: str, client: AsyncOpenAI, tokens: int, streams: int
 async def measure_http(
     path: str, base_url: str, tokens: int, concurrent: int, round_index: int
 ) -> dict:
-    reader = PATHS[path]
-    client = AsyncOpenAI(api_key=API_KEY, base_url=base_url, max_retries=0, timeout=60)
+    reader = {**PATHS, **AIOHTTP_PATHS}[path]
+    http_client = DefaultAioHttpClient() if path in AIOHTTP_PATHS else None
+    client = AsyncOpenAI(
+        api_key=API_KEY, base_url=base_url, max_retries=0, timeout=60, http_client=http_client
+    )
     try:
         # Warm the connection pool, so every path reads over kept-alive connections.
         await asyncio.gather(
@@ -255,7 +261,7 @@ async def measure_http(
 
 
 def _check(path: str, text: str, expected: str) -> None:
-    if path != "raw" and text != expected:
+    if not path.startswith("raw") and text != expected:
         raise AssertionError(f"{path}: rebuilt text differs: {text[:80]!r} vs {expected[:80]!r}")
 
 
@@ -281,9 +287,10 @@ async def run_http(rounds: int, tokens: int, interval: float, concurrent: int) -
 
     upstream = Upstream(tokens, interval)
     try:
-        results: dict[str, list[dict]] = {path: [] for path in PATHS}
+        paths = [*PATHS, *AIOHTTP_PATHS]
+        results: dict[str, list[dict]] = {path: [] for path in paths}
         for round_index in range(rounds):
-            order = list(PATHS) if round_index % 2 == 0 else list(reversed(PATHS))
+            order = paths if round_index % 2 == 0 else paths[::-1]
             for path in order:
                 results[path].append(
                     await measure_http(path, upstream.base_url, tokens, concurrent, round_index)
@@ -321,8 +328,9 @@ def table_rows(mock: dict, http: dict) -> list[dict]:
     base = mock["models"]["us_per_chunk"]
     rows = []
     nan = float("nan")
-    for path in PATHS:
-        m, h = mock[path], http.get(path, {"us_per_chunk": nan})
+    for path in [*PATHS, *AIOHTTP_PATHS]:
+        m = mock.get(path, {"us_per_chunk": nan, "chunks_per_s": nan})
+        h = http.get(path, {"us_per_chunk": nan})
         rows.append(
             {
                 "benchmark": "SDK parse",

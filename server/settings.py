@@ -223,6 +223,13 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# The openai SDK's HTTP transport for replies: "aiohttp" (default: a third of the CPU per
+# streamed chunk) or "httpx" (the SDK's own default, httpx2: HTTP/2, its proxy options).
+OPENAI_HTTP_CLIENT = env.str("OPENAI_HTTP_CLIENT", default="aiohttp")
+if OPENAI_HTTP_CLIENT not in ("aiohttp", "httpx"):
+    raise ImproperlyConfigured(
+        f'OPENAI_HTTP_CLIENT must be "aiohttp" or "httpx", not {OPENAI_HTTP_CLIENT!r}.'
+    )
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="openai" if OPENAI_API_KEY else "offline")
 OFFLINE_TOKEN_DELAY = env.float("OFFLINE_TOKEN_DELAY", default=0.02)
 DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="gpt-4o-mini")

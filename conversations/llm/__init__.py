@@ -54,6 +54,7 @@ def get_provider() -> Provider:
             settings.OPENAI_BASE_URL,
             float(settings.OPENAI_TIMEOUT),
             int(settings.OPENAI_MAX_RETRIES),
+            settings.OPENAI_HTTP_CLIENT,
         )
     if name == "offline":
         return _offline_provider(float(settings.OFFLINE_TOKEN_DELAY))
@@ -71,8 +72,16 @@ def provider_info() -> dict[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _openai_provider(api_key: str, base_url: str, timeout: float, retries: int) -> Provider:
-    return OpenAIProvider(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=retries)
+def _openai_provider(
+    api_key: str, base_url: str, timeout: float, retries: int, transport: str
+) -> Provider:
+    return OpenAIProvider(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=retries,
+        transport=transport,
+    )
 
 
 @lru_cache(maxsize=8)

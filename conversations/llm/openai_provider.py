@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import anyio
 import httpx2
 import jiter
@@ -29,6 +30,10 @@ class ClientConfig(NamedTuple):
     api_key: str
     timeout: float
     max_retries: int
+    # The SDK's HTTP transport: "aiohttp" (`openai[aiohttp]`, its DefaultAioHttpClient)
+    # or "httpx" (its default, httpx2). aiohttp reads a streamed chunk at a third of the
+    # CPU (docs/BENCHMARKS.md, section 9).
+    transport: str = "aiohttp"
 
 
 # One client (and so one connection pool) per config and per event loop: the SDK's
@@ -48,6 +53,7 @@ def get_client(config: ClientConfig) -> AsyncOpenAI:
             api_key=config.api_key,
             timeout=config.timeout,
             max_retries=config.max_retries,
+            http_client=openai.DefaultAioHttpClient() if config.transport == "aiohttp" else None,
         )
         per_loop[config] = client
     return client
@@ -68,9 +74,17 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(
-        self, *, api_key: str, base_url: str = "", timeout: float = 60.0, max_retries: int = 2
+        self,
+        *,
+        api_key: str,
+        base_url: str = "",
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        transport: str = "aiohttp",
     ) -> None:
-        self.config = ClientConfig(base_url or DEFAULT_BASE_URL, api_key, timeout, max_retries)
+        self.config = ClientConfig(
+            base_url or DEFAULT_BASE_URL, api_key, timeout, max_retries, transport
+        )
         self.base_url = public_url(self.config.base_url)
         self.description = f"OpenAI-compatible at {self.base_url}, model from the bot"
 
@@ -125,7 +139,7 @@ class OpenAIProvider:
                 LLMErrorCode.UPSTREAM_ERROR,
             )
             return LLMError(code, f"{_STATUS_TEXT[code]} (HTTP {exc.status_code}: {detail})")
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError) and not _refused_connection(exc):
             return LLMError(
                 LLMErrorCode.TIMEOUT,
                 f"{self.base_url} did not answer within {self.config.timeout:g} s.",
@@ -171,7 +185,7 @@ _STATUS_TEXT = {
 
 # What the SDK's stream turns into APITimeoutError / APIConnectionError while reading.
 _TIMEOUTS = (httpx2.TimeoutException,)
-_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream)
+_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream, aiohttp.ClientError)
 # After [DONE] the SDK reads what is left of an HTTP/1.1 body (for connection reuse)
 # for up to 0.1 s.
 _DRAIN_SECONDS = 0.1
@@ -206,6 +220,18 @@ async def _chunks(http: httpx2.Response) -> AsyncIterator[Any]:
         raise openai.APITimeoutError(request=http.request) from exc
     except _TRANSPORT_ERRORS as exc:
         raise openai.APIConnectionError(request=http.request) from exc
+
+
+def _refused_connection(exc: BaseException) -> bool:
+    """Whether an APITimeoutError is really a failed connection: the SDK's vendored
+    aiohttp transport maps every `aiohttp.ClientConnectionError` (refused, unreachable,
+    reset) to httpx2's ConnectTimeout, a timeout only by name."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return not isinstance(cause, aiohttp.ServerTimeoutError | aiohttp.SocketTimeoutError)
+        cause = cause.__cause__
+    return False
 
 
 def _stream_error(error: object, request: httpx2.Request) -> openai.APIError:

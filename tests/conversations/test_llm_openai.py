@@ -34,8 +34,16 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def make_provider(fake: FakeOpenAI, *, timeout: float = 5.0) -> OpenAIProvider:
-    return OpenAIProvider(api_key=API_KEY, base_url=fake.base_url, timeout=timeout, max_retries=0)
+def make_provider(
+    fake: FakeOpenAI, *, timeout: float = 5.0, transport: str = "aiohttp"
+) -> OpenAIProvider:
+    return OpenAIProvider(
+        api_key=API_KEY,
+        base_url=fake.base_url,
+        timeout=timeout,
+        max_retries=0,
+        transport=transport,
+    )
 
 
 def request(model: str = "gpt-test", **kwargs) -> LLMRequest:
@@ -141,17 +149,22 @@ async def test_text_before_a_broken_stream_is_still_yielded(fake):
     assert received == ["Why ", "did "]
 
 
-async def test_stalled_stream_times_out(fake):
-    error = await failure(make_provider(fake, timeout=0.5), request("fake-stall-1"))
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_stalled_stream_times_out(fake, transport):
+    provider = make_provider(fake, timeout=0.5, transport=transport)
+    error = await failure(provider, request("fake-stall-1"))
 
     assert error.code == "timeout"
     assert "0.5 s" in error.message
 
 
-async def test_unreachable_endpoint_is_connection_error():
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_unreachable_endpoint_is_connection_error(transport):
     with FakeOpenAI() as stopped:
         base_url = stopped.base_url
-    provider = OpenAIProvider(api_key=API_KEY, base_url=base_url, timeout=2, max_retries=0)
+    provider = OpenAIProvider(
+        api_key=API_KEY, base_url=base_url, timeout=2, max_retries=0, transport=transport
+    )
 
     error = await failure(provider, request())
 
@@ -184,6 +197,14 @@ async def test_get_provider_builds_openai_provider_from_settings(fake, settings)
 
     chunks = await collect(get_provider(), request())
 
+    assert "".join(c.text for c in chunks) == "Why did the chicken..."
+    # The SDK's aiohttp transport unless OPENAI_HTTP_CLIENT says otherwise.
+    transport = get_client(get_provider().config)._client._transport
+    assert type(transport).__name__ == "AiohttpTransport"
+    settings.OPENAI_HTTP_CLIENT = "httpx"
+    transport = get_client(get_provider().config)._client._transport
+    assert type(transport).__name__ == "AsyncHTTPTransport"
+    chunks = await collect(get_provider(), request())
     assert "".join(c.text for c in chunks) == "Why did the chicken..."
 
 
@@ -366,13 +387,16 @@ async def typed_sdk_stream(provider: OpenAIProvider, req: LLMRequest):
         raise LLMError("stream_broken", "ended early")
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 @pytest.mark.parametrize("name", list(BODIES))
-async def test_unusual_stream_is_read_as_the_sdks_typed_stream_read_it(fake, name):
+async def test_unusual_stream_is_read_as_the_sdks_typed_stream_read_it(fake, name, transport):
     parts, expected = BODIES[name]
-    provider = make_provider(fake)
+    # The reference: the SDK's typed stream over its default transport (httpx2).
+    sdk = make_provider(fake, transport="httpx")
+    provider = make_provider(fake, transport=transport)
 
     fake.queue_raw(*parts)
-    typed = await outcome(typed_sdk_stream(provider, request()))
+    typed = await outcome(typed_sdk_stream(sdk, request()))
     fake.queue_raw(*parts)
     read = await outcome(provider.stream(request()))
 
