@@ -32,6 +32,7 @@ How:
 """
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import time
@@ -346,11 +347,9 @@ async def conversation_events(
             yield event
             if isinstance(event, ENDINGS):
                 return
-        next_message: asyncio.Task | None = None
+        inbox = Inbox(listener)
         try:
             while True:
-                if next_message is None:
-                    next_message = asyncio.ensure_future(anext(listener))
                 unfinished = bool(state.unfinished())
                 handoff_due = state.seconds_to_handoff_due()
                 timeout = (
@@ -361,11 +360,9 @@ async def conversation_events(
                 )
                 if handoff_first:
                     timeout = handoff_due
-                done, _ = await asyncio.wait({next_message}, timeout=timeout)
-                if done:
-                    incoming = events.decode(next_message.result()["event"])
-                    next_message = None
-                    found = await state.accept(incoming)
+                message = await inbox.next(timeout)
+                if message is not QUIET:
+                    found = await state.accept(events.decode(message["event"]))
                 elif handoff_first:
                     found = await state.catch_up()
                 elif unfinished:
@@ -377,10 +374,83 @@ async def conversation_events(
                     if isinstance(event, ENDINGS):
                         return
         finally:
-            if next_message is not None and not next_message.done():
-                next_message.cancel()
-                with contextlib.suppress(BaseException):
-                    await next_message
+            await inbox.close()
+
+
+QUIET = object()
+
+
+class Inbox:
+    """A listener's messages, read by one task for the whole stream, and
+    `next(quiet_after)`: the next message, or QUIET after `quiet_after` seconds without one.
+
+    Per message this costs a deque append and a future, not a task and an `asyncio.wait`
+    with its timer (as it did: 5 % of the CPU of a process streaming 200 replies). The
+    timeout is a deadline that each wait moves later; the one timer, armed for an
+    earlier deadline, re-arms itself for the rest when it fires.
+    """
+
+    def __init__(self, listener: AsyncIterator[dict]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._items: collections.deque[dict] = collections.deque()
+        self._ended: BaseException | None = None
+        self._waiter: asyncio.Future | None = None
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._reader = asyncio.ensure_future(self._read(listener))
+
+    async def _read(self, listener: AsyncIterator[dict]) -> None:
+        try:
+            async for message in listener:
+                self._items.append(message)
+                self._wake()
+            self._ended = StopAsyncIteration()
+        except Exception as exc:  # handed to the stream by next()
+            self._ended = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+        else:
+            self._wake()
+
+    async def next(self, quiet_after: float | None) -> dict | object:
+        if not self._items and self._ended is None:
+            now = self._loop.time()
+            self._deadline = None if quiet_after is None else now + quiet_after
+            if self._deadline is not None and (
+                self._timer is None or self._timer.when() > self._deadline
+            ):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self._loop.call_at(self._deadline, self._fire)
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._items:
+            return self._items.popleft()
+        if isinstance(self._ended, StopAsyncIteration):
+            raise LiveEventsUnavailable()
+        if self._ended is not None:
+            raise self._ended
+        return QUIET
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
 
 
 class TurnProgress:

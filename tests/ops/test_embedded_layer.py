@@ -25,6 +25,25 @@ async def test_group_send_reaches_every_member_once(layer):
     assert layer.channels == {}  # nothing left queued
 
 
+async def test_a_waiting_receiver_gets_what_is_sent_in_order_and_a_drained_channel_goes(layer):
+    channel = await layer.new_channel()
+    waiting = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0)
+    queue = layer.channels[channel]  # the receiver's queue, made by its receive
+
+    await layer.send(channel, {"type": "x", "n": 1})
+    await layer.send(channel, {"type": "x", "n": 2})
+
+    assert layer.channels[channel] is queue  # sends used it, none replaced it
+    assert await waiting == {"type": "x", "n": 1}
+    assert await layer.receive(channel) == {"type": "x", "n": 2}
+    assert channel not in layer.channels  # drained: forgotten, as upstream
+    await layer.send(channel, {"type": "x", "n": 3})
+    await layer.send(channel, {"type": "x", "n": 4})
+    with pytest.raises(ChannelFull):  # capacity 2, as upstream
+        await layer.send(channel, {"type": "x", "n": 5})
+
+
 async def test_members_get_their_own_copy(layer):
     first, second = await layer.new_channel(), await layer.new_channel()
     for channel in (first, second):

@@ -8,8 +8,9 @@ from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from tests.overrides.upstream import changed
 
 PINNED = {
-    # EmbeddedChannelLayer: throttles the scan, replaces group_send; send/receive call
-    # the scan, and __init__ defines `channels` / `groups`.
+    # EmbeddedChannelLayer: throttles the scan, replaces group_send; copies send and
+    # receive (building a queue only when missing), and __init__ defines `channels` /
+    # `groups`.
     "InMemoryChannelLayer.__init__": (InMemoryChannelLayer.__init__, "a868dc26b1c1947d"),
     "InMemoryChannelLayer._clean_expired": (
         InMemoryChannelLayer._clean_expired,
