@@ -97,16 +97,17 @@ async def expired_token_conversation(chat_token: str) -> int | None:
     return None
 
 
-_open_conversation = PreparedUpdate(
-    lambda pk: Conversation.objects.filter(pk=pk, closed_at__isnull=True),
-    ints=("pk",),
-    sets=("updated_at", "expires_at"),
-)
-_touch = PreparedUpdate(
-    lambda pk: Conversation.objects.filter(pk=pk, closed_at__isnull=True),
-    ints=("pk",),
-    sets=("expires_at",),
-)
+def _open_conversation_update(*sets: str) -> PreparedUpdate:
+    """An UPDATE of `sets` on an open conversation (the row by pk, not closed)."""
+    return PreparedUpdate(
+        lambda pk: Conversation.objects.filter(pk=pk, closed_at__isnull=True),
+        ints=("pk",),
+        sets=sets,
+    )
+
+
+_open_conversation = _open_conversation_update("updated_at", "expires_at")
+_touch = _open_conversation_update("expires_at")
 
 
 def extend(conversation: Conversation, bot: Bot, *, now: datetime) -> bool:

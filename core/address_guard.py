@@ -1,5 +1,6 @@
 """The outbound address guard shared by every server-side HTTP call whose URL an owner or
-a visitor chose (``api_call`` steps, knowledge documents fetched by URL).
+a visitor chose (``api_call`` steps, knowledge documents fetched by URL, webhook
+deliveries); ``address_refusal`` checks a URL the same way when it is saved.
 
 Before each hop the host is resolved and the call is refused if any resolved address is
 private, loopback, link-local, multicast, reserved, unspecified or a cloud metadata
@@ -131,3 +132,26 @@ async def pinned_request(
         content=content,
         extensions=extensions,
     )
+
+
+def address_refusal(url: str, *, allow_hosts: Sequence[str] = ()) -> str | None:
+    """Why the guard would refuse to call `url` now (its host resolves to a private or
+    reserved address and is not in `allow_hosts`), else None. Sync: it resolves the
+    name (blocking), for checks made when a URL is saved. A host that does not resolve
+    is not refused here: a call to it fails when it is made."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        literal = is_ip_literal(host)
+        infos = [] if literal else socket.getaddrinfo(host, port)
+    except OSError:
+        return None
+    addresses = [ip_address(host)] if literal else [ip_address(i[4][0]) for i in infos]
+    blocked = [address for address in addresses if is_blocked_address(address)]
+    if blocked and not is_allowed(target, allow_hosts):
+        return (
+            f"{target.host} resolves to {blocked[0]}, a private or reserved address; "
+            "add the host to API_CALL_ALLOW_HOSTS to allow it"
+        )
+    return None

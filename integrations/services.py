@@ -14,13 +14,14 @@ from django.utils import timezone
 
 from bots.models import Bot
 from bots.selectors import bot_list
-from conversations.engine.http_call import address_refusal
+from core.address_guard import address_refusal
 from core.events import Event
 from core.exceptions import NotFound
 from integrations.models import DeliveryStatus, Webhook, WebhookDelivery
 from integrations.selectors import delivery_list, webhook_list
 from integrations.signing import new_secret
 from integrations.tasks import deliver_webhook
+from overrides.prepared import PreparedQuery
 
 logger = logging.getLogger(__name__)
 
@@ -165,15 +166,18 @@ def payload_of(event: Event, *, at) -> dict:
     }
 
 
+# Run for every completed reply, bots without webhooks included: built once.
+_active_hooks = PreparedQuery(
+    lambda bot_id: Webhook.objects.filter(bot_id=bot_id, is_active=True).only("events"),
+    ints=("bot_id",),
+)
+
+
 def deliveries_create(*, event: Event) -> list[WebhookDelivery]:
     """One pending delivery per active endpoint of the event's bot subscribed to it,
     each with its task enqueued in the same transaction; none without such endpoints
     (one query)."""
-    hooks = [
-        hook
-        for hook in Webhook.objects.filter(bot_id=event.bot_id, is_active=True).only("events")
-        if event.name in hook.events
-    ]
+    hooks = [hook for hook in _active_hooks.fetch(bot_id=event.bot_id) if event.name in hook.events]
     if not hooks:
         return []
     now = timezone.now()

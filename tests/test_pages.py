@@ -81,6 +81,14 @@ def test_bots_filter_by_is_public(owner_gql, bots):
     assert [edge["node"]["name"] for edge in public] == ["Dormant bot", "Listed bot"]
 
 
+def test_landing_links_every_page_and_each_link_answers(client: Client, bots):
+    html = client.get("/").content.decode()
+
+    for path in ("/graphql", "/chat/", "/console/", "/operator/", "/admin/", "/healthz"):
+        assert f'href="{path}"' in html, path
+        assert client.get(path, follow=True, HTTP_ACCEPT="text/html").status_code == 200, path
+
+
 def test_landing_shows_server_details_to_staff_only(db, settings):
     staff = UserFactory(username="ops", is_staff=True)
     owner = UserFactory(username="someone")

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Any
 
 import httpx
@@ -313,26 +311,3 @@ async def post_guarded(
         return PostResult(exc.status, str(exc), exc.code)
     except TimeoutError:
         return PostResult(None, f"no response within {seconds:g} seconds", "timeout")
-
-
-def address_refusal(url: str, *, allow_hosts: Sequence[str] = ()) -> str | None:
-    """Why the guard would refuse to call `url` now (its host resolves to a private or
-    reserved address and is not in `allow_hosts`), else None. Sync: it resolves the
-    name (blocking), for checks made when a URL is saved. A host that does not resolve
-    is not refused here: a call to it fails when it is made."""
-    target = httpx.URL(url)
-    host = target.raw_host.decode("ascii")
-    port = target.port or (443 if target.scheme == "https" else 80)
-    try:
-        literal = address_guard.is_ip_literal(host)
-        infos = [] if literal else socket.getaddrinfo(host, port)
-    except OSError:
-        return None
-    addresses = [ip_address(host)] if literal else [ip_address(i[4][0]) for i in infos]
-    blocked = [address for address in addresses if is_blocked_address(address)]
-    if blocked and not address_guard.is_allowed(target, allow_hosts):
-        return (
-            f"{target.host} resolves to {blocked[0]}, a private or reserved address; "
-            "add the host to API_CALL_ALLOW_HOSTS to allow it"
-        )
-    return None
