@@ -17,6 +17,7 @@
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -81,6 +82,10 @@ class ReplyWriter:
 
     async def __aenter__(self) -> "ReplyWriter":
         await self._persist(force=True)
+        # The next persists come every STREAM_PERSIST_INTERVAL from a random point within
+        # the first one: replies that started together (a burst of visitors) do not all
+        # write at the same moment, which stalled the loop behind one large group commit.
+        self._last_persist -= random.uniform(0, settings.STREAM_PERSIST_INTERVAL)
         try:
             await _SyncListener.current().register(self)
             self._listening = True

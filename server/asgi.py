@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP (GraphQL included), GraphQL websockets at /graphql."""
 
+import gc
 import os
 
 import django
@@ -42,3 +43,11 @@ application = ProxyHeadersMiddleware(
         ensure_lag_monitor,
     )
 )
+
+# Everything loaded so far (Django, the schema, the SDKs: about 250,000 objects) lives as
+# long as the process. The garbage collector's full collections walked all of it each
+# time, stopping the process for 110-180 ms every second or two under load, which was
+# the event-loop lag's p99 at 200 streamed replies (docs/BENCHMARKS.md section 20). Frozen,
+# these objects are left out of every collection (Python's gc.freeze); what requests
+# and streams create later is collected as before.
+gc.freeze()

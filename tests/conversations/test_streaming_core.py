@@ -4,6 +4,7 @@ a turn's events end."""
 
 import asyncio
 import contextlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -117,6 +118,19 @@ async def test_writer_persists_nothing_mid_stream_when_the_interval_is_long(sett
 
     assert seen_in_database == [""]
     assert finished.content == await _content(reply.pk) == "Hello there"
+
+
+async def test_writers_started_together_spread_their_persists_over_the_interval(settings):
+    # A burst of visitors starts replies together: their progress writes must not all
+    # fall due at the same moment (one large group commit stalling the loop).
+    settings.STREAM_PERSIST_INTERVAL = 10
+    replies = [await _reply() for _ in range(20)]
+    due = []
+    for reply in replies:
+        async with ReplyWriter(reply) as writer:
+            due.append(writer._last_persist + settings.STREAM_PERSIST_INTERVAL)
+            assert writer._last_persist <= time.monotonic()  # never later than the interval
+    assert max(due) - min(due) > 2
 
 
 async def _content(message_id: int) -> str:
