@@ -38,10 +38,22 @@ def _int_marker() -> int:
 
 
 class _Compiled:
-    __slots__ = ("compiler", "params", "positions", "sql")
+    __slots__ = ("compiler", "converters", "params", "positions", "sql")
 
     def __init__(self, compiler, sql: str, params: tuple, positions: dict[str, list[int]]):
         self.compiler, self.sql, self.params, self.positions = compiler, sql, params, positions
+        # The result columns' converters, per connection object (a database thread's
+        # connection lives as long as its thread): Django works them out again on every
+        # execution (`get_converters`, each column's `get_db_converters`).
+        self.converters: dict[int, tuple[Any, dict]] = {}
+
+    def converters_for(self, compiler, connection) -> dict:
+        known = self.converters.get(id(connection))
+        if known is None or known[0] is not connection:
+            fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+            known = (connection, compiler.get_converters(fields))
+            self.converters[id(connection)] = known
+        return known[1]
 
 
 class _Query:
@@ -99,9 +111,11 @@ class PreparedQuery(Generic[M]):
             for position in positions:
                 params[position] = values[name]
         compiler = copy.copy(compiled.compiler)
-        compiler.connection = connections[alias]
+        compiler.connection = connection = connections[alias]
         sql, bound = compiled.sql, tuple(params)
         compiler.as_sql = lambda *args, **kwargs: (sql, bound)
+        converters = compiled.converters_for(compiler, connection)
+        compiler.get_converters = lambda expressions: converters
         return list(ModelIterable(_Bound(alias, compiler, compiler.query.model)))
 
     def first(self, **values) -> M | None:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _conversation(bot, digest: str) -> Conversation:
-    return Conversation.objects.create(bot=bot, token_digest=digest)
+    return Conversation.objects.create(bot=bot, token_digest=digest, variables={"d": digest[0]})
 
 
 def _with_busy(digest):
@@ -39,6 +39,11 @@ def test_a_prepared_query_returns_the_rows_of_its_queryset_for_each_calls_values
         expected = _with_busy(conversation.token_digest).get()
         assert (row.pk, row.busy, row.bot.name) == (expected.pk, expected.busy, "Ada")
         assert row.busy is busy
+        # Every column converted as the queryset converts it, call after call (the
+        # converters are worked out once per connection): datetimes, JSON.
+        for field in Conversation._meta.concrete_fields:
+            assert getattr(row, field.attname) == getattr(expected, field.attname), field.name
+        assert row.created_at.tzinfo is not None and row.variables == {"d": "b" if busy else "a"}
     assert prepared.fetch(digest="c" * 64) == []
 
 
