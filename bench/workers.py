@@ -58,7 +58,7 @@ def ladder() -> list[int]:
     text = os.environ.get("BENCH_WORKERS_N", "")
     if text:
         return [int(n) for n in text.split(",")]
-    return pick([5, 10, 20, 30, 40, 60, 80, 120], [10, 40, 80])
+    return pick([5, 10, 20, 40, 60, 80, 120, 160, 200, 300], [10, 40, 80])
 
 
 def rounds_for(n: int) -> int:
