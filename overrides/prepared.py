@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Expression, Model, QuerySet
 from django.db.models.query import ModelIterable
 
@@ -42,18 +43,31 @@ class _Compiled:
 
     def __init__(self, compiler, sql: str, params: tuple, positions: dict[str, list[int]]):
         self.compiler, self.sql, self.params, self.positions = compiler, sql, params, positions
-        # The result columns' converters, per connection object (a database thread's
-        # connection lives as long as its thread): Django works them out again on every
+        # The result columns' converters, worked out once: Django does it again on every
         # execution (`get_converters`, each column's `get_db_converters`).
-        self.converters: dict[int, tuple[Any, dict]] = {}
+        self.converters: dict | None = None
 
-    def converters_for(self, compiler, connection) -> dict:
-        known = self.converters.get(id(connection))
-        if known is None or known[0] is not connection:
+    def converters_for(self, compiler) -> dict:
+        """The converters, with those bound to a connection's operations unbound: each
+        call's converters get that call's connection (`apply_converters` passes it), and
+        the cache holds no connection, which would outlive its thread otherwise."""
+        if self.converters is None:
             fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-            known = (connection, compiler.get_converters(fields))
-            self.converters[id(connection)] = known
-        return known[1]
+            self.converters = {
+                position: ([_unbound(convert) for convert in converts], expression)
+                for position, (converts, expression) in compiler.get_converters(fields).items()
+            }
+        return self.converters
+
+
+def _unbound(convert):
+    owner = getattr(convert, "__self__", None)
+    if isinstance(owner, BaseDatabaseOperations):
+        method = convert.__func__
+        return lambda value, expression, connection: method(
+            connection.ops, value, expression, connection
+        )
+    return convert
 
 
 class _Query:
@@ -111,10 +125,10 @@ class PreparedQuery(Generic[M]):
             for position in positions:
                 params[position] = values[name]
         compiler = copy.copy(compiled.compiler)
-        compiler.connection = connection = connections[alias]
+        compiler.connection = connections[alias]
         sql, bound = compiled.sql, tuple(params)
         compiler.as_sql = lambda *args, **kwargs: (sql, bound)
-        converters = compiled.converters_for(compiler, connection)
+        converters = compiled.converters_for(compiler)
         compiler.get_converters = lambda expressions: converters
         return list(ModelIterable(_Bound(alias, compiler, compiler.query.model)))
 
@@ -133,6 +147,10 @@ class PreparedQuery(Generic[M]):
         if missing:
             raise ValueError(f"prepared query: {missing} did not reach the SQL unchanged")
         compiled = _Compiled(compiler, sql, tuple(params), positions)
+        compiled.converters_for(compiler)
+        # Each call's copy gets its thread's connection; the template keeps none (a
+        # connection held here would outlive the thread that opened it).
+        compiler.connection = None
         self._compiled[alias] = compiled
         return compiled
 
