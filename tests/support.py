@@ -167,6 +167,13 @@ class Daphne:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def endpoint(self) -> str:
+        # The listen backlog the production command's socket has (supervisord listens
+        # with socket.SOMAXCONN); daphne's own -b/-p would give Twisted's default of 50,
+        # which a burst of visitors overflows (connections then reset).
+        return f"tcp:port={self.port}:interface=127.0.0.1:backlog={socket.SOMAXCONN}"
+
+    @property
     def graphql_url(self) -> str:
         return f"{self.url}/graphql"
 
@@ -191,7 +198,7 @@ class Daphne:
             log.flush()
             self.launched_ns = time.perf_counter_ns()
             self.process = subprocess.Popen(
-                [BIN / "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.args, self.app],
+                [BIN / "daphne", "-e", self.endpoint, *self.args, self.app],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
