@@ -38,7 +38,9 @@ class ClientConfig(NamedTuple):
 
 # One client (and so one connection pool) per config and per event loop: the SDK's
 # pooled connections belong to the loop that opened them, and tests, async_to_sync
-# threads and servers may each run their own loop. Entries vanish with their loop.
+# threads and servers may each run their own loop. A server runs one loop, so one
+# client; an entry lives as long as its client (which holds its loop), so a process that
+# runs many short loops (the tests) keeps one client per loop it used.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientConfig, AsyncOpenAI]]
 _clients = weakref.WeakKeyDictionary()
 
@@ -157,6 +159,8 @@ class OpenAIProvider:
         message = body.get("message") if isinstance(body, dict) else None
         if not isinstance(message, str) or not message:
             message = exc.message
+        if isinstance(exc, openai.APITimeoutError) and _refused_connection(exc):
+            message = "Connection error."  # the SDK's words for it, not "Request timed out."
         if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
             message = f"{message} ({exc.__cause__})"
         # Some servers echo the key they rejected; never let it reach users or logs.

@@ -170,6 +170,7 @@ async def test_unreachable_endpoint_is_connection_error(transport):
 
     assert error.code == "connection_error"
     assert base_url.removesuffix("/v1") in error.message
+    assert "Connection error." in error.message and "timed out" not in error.message
 
 
 async def test_missing_key_is_not_configured_and_names_the_variable(fake):
