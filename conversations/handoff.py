@@ -38,10 +38,10 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
+from conversations.selectors import conversation_for_update
 from conversations.texts import check_text
 from core import events as domain_events
 from core import metrics
-from core.exceptions import NotFound
 
 INBOX_TYPE = "handoff.inbox"
 WAITING_NOTICE = "Waiting for an operator…"
@@ -85,18 +85,6 @@ async def aoperator_name(*, bot_id: int, user_id: int) -> str:
         return row.display_name
     user = await get_user_model().objects.filter(pk=user_id).afirst()
     return ((user.first_name if user else "") or DEFAULT_OPERATOR_NAME)[:60]
-
-
-def _locked(conversation: Conversation) -> Conversation:
-    locked = (
-        Conversation.objects.select_for_update()
-        .select_related("bot")
-        .filter(pk=conversation.pk)
-        .first()
-    )
-    if locked is None:
-        raise NotFound("Conversation not found.")
-    return locked
 
 
 def _notice(conversation: Conversation, mode: str, text: str, *, user=None, name: str = ""):
@@ -158,7 +146,7 @@ def handoff_request(*, conversation: Conversation, source: str, user=None) -> Ch
     handoffs (`handoff_enabled`); a conversation already waiting or with a human is
     refused (code handoff_active). A scenario's `handoff` step needs no `handoff_enabled`:
     the owner put it there."""
-    locked = _locked(conversation)
+    locked = conversation_for_update(conversation.pk)
     now = timezone.now()
     lifecycle.ensure_open_locked(locked, now=now)
     if source != HandoffSource.STEP and not locked.bot.handoff_enabled:
@@ -178,7 +166,7 @@ def conversation_claim(*, conversation: Conversation, user) -> Change:
     """An operator takes the conversation: a waiting one, or one the bot answers (an
     operator's own handoff, claimed at once). Refused when another operator has it
     (code handoff_claimed)."""
-    locked = _locked(conversation)
+    locked = conversation_for_update(conversation.pk)
     now = timezone.now()
     lifecycle.ensure_open_locked(locked, now=now)
     if locked.mode == ConversationMode.HUMAN:
@@ -213,7 +201,7 @@ def operator_message_send(*, conversation: Conversation, user, text: str) -> Mes
     """A message from the operator answering the conversation (role OPERATOR, shown
     with the operator's display name)."""
     text = check_text(text)
-    locked = _locked(conversation)
+    locked = conversation_for_update(conversation.pk)
     _assigned(locked, user)
     now = timezone.now()
     _switch(locked, ConversationMode.HUMAN, operator=user, now=now)  # touches the expiry
@@ -231,7 +219,7 @@ def operator_message_send(*, conversation: Conversation, user, text: str) -> Mes
 def handoff_end(*, conversation: Conversation, user) -> Change:
     """The operator hands the conversation back: the bot answers the next visitor
     message again (the scenario goes on after its handoff step, or free chat)."""
-    locked = _locked(conversation)
+    locked = conversation_for_update(conversation.pk)
     _assigned(locked, user)
     now = timezone.now()
     handoff = _open_handoff(locked)
@@ -254,7 +242,7 @@ def handoff_time_out(*, handoff_id: int, now: datetime | None = None) -> Change 
     handoff = Handoff.objects.filter(pk=handoff_id, ended_at__isnull=True).first()
     if handoff is None or handoff.claimed_at is not None or handoff.timeout_at > now:
         return None
-    locked = _locked(handoff.conversation)
+    locked = conversation_for_update(handoff.conversation_id)
     handoff = Handoff.objects.select_for_update().get(pk=handoff_id)
     if handoff.ended_at is not None or handoff.claimed_at is not None:
         return None

@@ -28,6 +28,7 @@ from conversations.models import (
     MessageStatus,
     Rating,
 )
+from core.exceptions import NotFound
 from core.tokens import token_digest
 from overrides.prepared import PreparedQuery
 
@@ -218,3 +219,19 @@ async def handoff_stats(*, bot_id: int, since=None, until=None) -> dict:
     for key in ("average_wait", "max_wait"):
         found[key] = found[key].total_seconds() if found[key] is not None else None
     return found
+
+
+def conversation_for_update(conversation_id: int) -> Conversation:
+    """The conversation's row, locked for the rest of the transaction, with its bot, or
+    NotFound: how the writes that check its state first (regenerate, delete, handoff)
+    serialise with `message_send`. Only the conversation's row is locked (`of`), not
+    its bot's, which every conversation of the bot shares."""
+    locked = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("bot")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if locked is None:
+        raise NotFound("Conversation not found.")
+    return locked

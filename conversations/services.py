@@ -24,7 +24,7 @@ from conversations.models import (
     MessageRole,
     MessageStatus,
 )
-from conversations.selectors import reply_state_of
+from conversations.selectors import conversation_for_update, reply_state_of
 from conversations.texts import check_text as _check_text
 from core import events as domain_events
 from core.exceptions import NotFound
@@ -253,9 +253,7 @@ def reply_regenerate(*, conversation: Conversation, message_id: int) -> tuple[in
     message it answers, and the version. Only the conversation's last message, a bot
     reply from free chat or an `llm` step, may be regenerated: a scripted step's text
     would come out the same. Earlier versions are kept."""
-    conversation = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
-    if conversation is None:
-        raise NotFound("Conversation not found.")
+    conversation = conversation_for_update(conversation.pk)
     if conversation.messages.filter(status__in=ACTIVE_STATUSES).exists():
         raise _busy()
     now = timezone.now()
@@ -367,9 +365,6 @@ def conversation_delete(*, conversation: Conversation) -> Conversation:
     either committed before (and deleted with the rest) or finds no conversation.
     """
     pk = conversation.pk
-    locked = Conversation.objects.select_for_update().filter(pk=pk).first()
-    if locked is None:
-        raise NotFound("Conversation not found.")
-    locked.delete()
+    conversation_for_update(pk).delete()
     conversation.pk = pk
     return conversation
