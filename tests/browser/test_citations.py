@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.contract import needs
-from tests.browser.test_chat_page import TERMINAL, ChatPage
-from tests.browser.test_widget import Widget
+from tests.browser.test_chat_page import TERMINAL
+from tests.browser.test_widget import Widget, chat_on_page_or_widget
 from tests.support import run_manage
 
 RETURNS = "# Returns\n\nSale items can be exchanged but are not refunded in money.\n"
@@ -44,14 +44,7 @@ def knowledge_on(app_server):
     run_manage(["shell", "-c", REMOVE_DOCUMENTS.replace("{pk}", pk)], app_server.env)
 
 
-@pytest.fixture(params=["page", "widget"])
-def client(request, app_server) -> ChatPage:
-    if request.param == "page":
-        return ChatPage(request.getfixturevalue("page"), app_server).open()
-    site = request.getfixturevalue("host_site")
-    widget = Widget(request.getfixturevalue("host_page"), app_server, site).open()
-    widget.show()
-    return widget
+client = pytest.fixture(params=["page", "widget"], name="client")(chat_on_page_or_widget)
 
 
 @needs("citations")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import OWNER_PASSWORD, _open_page
 from tests.browser.test_chat_page import ChatPage
-from tests.browser.test_widget import Widget
+from tests.browser.test_widget import Widget, chat_on_page_or_widget
 from tests.support import run_manage
 
 pytestmark = pytest.mark.usefixtures("app_server")
@@ -46,14 +46,7 @@ def operator_page(browser, app_server, page_record, viewport, request):
     context.close()
 
 
-@pytest.fixture(params=["page", "widget"])
-def visitor(request, app_server) -> ChatPage:
-    if request.param == "page":
-        return ChatPage(request.getfixturevalue("page"), app_server).open()
-    site = request.getfixturevalue("host_site")
-    widget = Widget(request.getfixturevalue("host_page"), app_server, site).open()
-    widget.show()
-    return widget
+visitor = pytest.fixture(params=["page", "widget"], name="visitor")(chat_on_page_or_widget)
 
 
 def _items(chat: ChatPage, role: str):

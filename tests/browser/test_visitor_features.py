@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser.contract import needs
 from tests.browser.test_chat_page import TERMINAL, ChatPage
-from tests.browser.test_widget import Widget
+from tests.browser.test_widget import Widget, chat_on_page_or_widget
 
 MESSAGES = """
 query Messages($id: ID!) {
@@ -31,14 +31,7 @@ query Versions($id: ID!) {
 }"""
 
 
-@pytest.fixture(params=["page", "widget"])
-def client(request, app_server) -> ChatPage:
-    if request.param == "page":
-        return ChatPage(request.getfixturevalue("page"), app_server).open()
-    site = request.getfixturevalue("host_site")
-    widget = Widget(request.getfixturevalue("host_page"), app_server, site).open()
-    widget.show()
-    return widget
+client = pytest.fixture(params=["page", "widget"], name="client")(chat_on_page_or_widget)
 
 
 def _reload(client: ChatPage) -> None:

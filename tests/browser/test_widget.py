@@ -45,6 +45,17 @@ class Widget(ChatPage):
         self.panel.wait_for()
 
 
+def chat_on_page_or_widget(request, app_server) -> ChatPage:
+    """A visitor's chat on the demo page or in the widget on a host site, by the
+    fixture's parameter: `pytest.fixture(params=["page", "widget"], name=...)(this)`."""
+    if request.param == "page":
+        return ChatPage(request.getfixturevalue("page"), app_server).open()
+    site = request.getfixturevalue("host_site")
+    widget = Widget(request.getfixturevalue("host_page"), app_server, site).open()
+    widget.show()
+    return widget
+
+
 @pytest.fixture
 def widget(host_page, app_server, host_site) -> Widget:
     return Widget(host_page, app_server, host_site).open()
