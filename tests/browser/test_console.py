@@ -310,8 +310,10 @@ def test_bot_field_errors_edit_activate_and_delete_with_confirmation(page):
     expect(page.get_by_role("link", name="Scratch")).to_have_count(0)
 
 
-@pytest.mark.parametrize("viewport", [{"width": 820, "height": 1180}])
-def test_tablet_keyboard_reorder_and_raw_json(page, page_record, viewport):
+@pytest.mark.parametrize(
+    "viewport", [{"width": 820, "height": 1180}, {"width": 360, "height": 780}]
+)
+def test_tablet_and_phone_keyboard_reorder_and_raw_json(page, page_record, viewport):
     console = Console(page)
     console.login()
     page.get_by_role("link", name="Dormant", exact=True).click()
@@ -361,7 +363,7 @@ def test_tablet_keyboard_reorder_and_raw_json(page, page_record, viewport):
     expect(chat.locator("li[data-role=ASSISTANT]").first).to_contain_text("Uno")
     expect(chat.get_by_role("status")).to_contain_text("The scenario has ended")
 
-    # usable at tablet width: nothing wider than the window
+    # usable at tablet and phone width: nothing wider than the window
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= viewport["width"]
     assert page_record.errors == [] and page_record.csp == []
