@@ -1,7 +1,7 @@
 """Run the benchmarks: `python -m bench` (all of them) or `python -m bench NAME [NAME ...]`.
 
 Names: http, nested, streaming, scaleout, idle, coldstart, engine, auth, burst, sdkparse, fanout,
-workers, knowledge; analytics only when named (a million messages: about 35 min).
+floor, workers, knowledge; analytics only when named (a million messages: about 35 min).
 Environment: BENCH_QUICK=1 (smaller, ~2 min), BENCH_PROFILE=1 (py-spy during runs),
 BENCH_DATABASE_URL (Postgres instead of SQLite), BENCH_REDIS_URL (scale-out, workers; flushed),
 BENCH_WAIT_QUIET=S (before each benchmark wait up to S seconds for an idle machine).
@@ -40,6 +40,7 @@ BENCHMARKS = {
     "burst": "bench.burst",
     "sdkparse": "bench.sdkparse",
     "fanout": "bench.fanout",
+    "floor": "bench.transport_floor",
     "workers": "bench.workers",
     "analytics": "bench.analytics",
     "knowledge": "bench.knowledge_quality",

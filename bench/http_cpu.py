@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-KINDS = ("floor", "healthz", "bots", "startConversation", "sendMessage")
+KINDS = ("floor", "healthz", "typename", "bots", "startConversation", "sendMessage")
 
 
 def _configure(directory: str) -> None:
@@ -97,7 +97,7 @@ def _seed() -> dict:
 
 
 def _cases(data: dict) -> dict:
-    from bench.http_floor import BOTS, SEND, START, _body
+    from bench.http_floor import BOTS, SEND, START, TYPENAME, _body
 
     chat = data["chat"]
     owner = [("Authorization", f"Bearer {data['owner']['token']}")]
@@ -115,6 +115,7 @@ def _cases(data: dict) -> dict:
     return {
         "floor": [bots],
         "healthz": [("GET", "/healthz", b"", [])],
+        "typename": [("POST", "/graphql", _body(TYPENAME).encode(), [])],
         "bots": [bots],
         "startConversation": [("POST", "/graphql", start, [])],
         "sendMessage": sends,

@@ -5,6 +5,9 @@ Two servers run at once (the idle one costs nothing): the bare ASGI floor
 each endpoint's requests, alternating with the floor in every round:
 
 - `healthz`: `GET /healthz` (liveness, no I/O);
+- `typename`: `{ __typename }` over `/graphql`, the smallest GraphQL request (Django's
+  request cycle and middlewares, Strawberry's parse, validation and execution, no
+  resolver of ours): the floor of any GraphQL call on this stack;
 - `bots`: the owner's `bots(first: 20)` read (bearer API token);
 - `startConversation`: an anonymous visitor opens a chat with an active bot;
 - `sendMessage`: a visitor sends a message with its chat token, round-robin over many
@@ -50,6 +53,7 @@ from bench.common import (
 )
 
 NAME = "http"
+TYPENAME = "query Typename { __typename }"
 BOTS = (
     "query Bots { bots(first: 20) { totalCount "
     "edges { node { id name model isActive scenarioCount } } } }"
@@ -104,6 +108,7 @@ def cases(owner_token: str, chat: dict) -> dict[str, dict]:
     return {
         "floor": bots,
         "healthz": {"method": "GET", "path": "/healthz"},
+        "typename": {"method": "POST", "path": "/graphql", "body": _body(TYPENAME)},
         "bots": bots,
         "startConversation": {
             "method": "POST",
@@ -129,6 +134,7 @@ def _smoke(port: int, endpoints: dict[str, dict], owner_token: str, chat: dict) 
     url = f"http://127.0.0.1:{port}/graphql"
     status, body = http_request(port, "GET", "/healthz")
     assert status == 200 and json.loads(body) == {"status": "ok"}, (status, body)
+    assert graphql(url, TYPENAME) == {"__typename": "Query"}
     data = graphql(url, BOTS, headers={"Authorization": f"Bearer {owner_token}"})
     assert len(data["bots"]["edges"]) == 20, data
     assert all(e["node"]["scenarioCount"] == 2 for e in data["bots"]["edges"]), data
@@ -231,7 +237,12 @@ def run() -> dict:
             at = by_level[f"c{level}"]
             at["floor_share"] = round(at["rps"] / summary["floor"][f"c{level}"]["rps"], 4)
     return {
-        "queries": {"bots": BOTS, "startConversation": START, "sendMessage": SEND},
+        "queries": {
+            "typename": TYPENAME,
+            "bots": BOTS,
+            "startConversation": START,
+            "sendMessage": SEND,
+        },
         "connections": connections,
         "duration_s": duration,
         "rounds": rounds,
