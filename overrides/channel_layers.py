@@ -15,12 +15,14 @@ first-token p99 2,080 → 592 ms, tokens delivered by the deadline 3,948 → 7,9
 (docs/BENCHMARKS.md "Profile of the slowest path", row 7; commit e2ca7fc).
 
 PubSubChannelLayer (channels-redis' pub/sub layer): see its docstring; the override
-is about surviving an outage (commit 3910d70), the choice of pub/sub about speed.
+is about surviving an outage (commit 3910d70) and about sending a process's publishes in
+batches (`_BatchingShard`), the choice of pub/sub about speed.
 
 Written against channels 4.3.2 and channels-redis 4.3.0. Relies on the private
 `InMemoryChannelLayer._clean_expired`, `.groups`, `RedisPubSubChannelLayer._get_layer`,
-`._layers`, `._args`/`._kwargs`, `channels_redis.utils._wrap_close`, and
-`RedisPubSubLoopLayer._subscribe_to_channel`, `.channels`, `._get_shard`, `.prefix`;
+`._layers`, `._args`/`._kwargs`, `channels_redis.utils._wrap_close`,
+`RedisPubSubLoopLayer._subscribe_to_channel`, `.channels`, `._get_shard`, `.prefix`,
+`._shards`, and `RedisSingleShardConnection.host`, `._lock`, `._redis`, `._ensure_redis`;
 tests/overrides/test_channel_layers.py pins their source.
 """
 
@@ -33,7 +35,11 @@ from copy import deepcopy
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+)
 from channels_redis.utils import _wrap_close
 
 logger = logging.getLogger(__name__)
@@ -117,6 +123,10 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
 
 
 class _PubSubLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._shards = [_BatchingShard(shard.host, self) for shard in self._shards]
+
     async def _subscribe_to_channel(self, channel):
         self.channels[channel] = asyncio.Queue()
         try:
@@ -137,3 +147,64 @@ class _PubSubLoopLayer(RedisPubSubLoopLayer):
         except Exception as exc:
             logger.warning("channel layer unavailable, %s will subscribe later: %r", channel, exc)
         return channel
+
+
+class _BatchingShard(RedisSingleShardConnection):
+    """A shard whose publishes leave in batches, each batch one pipeline.
+
+    Upstream's `publish` takes the shard's lock and awaits its PUBLISH's reply before the
+    next publish may start, so a process's events go out one round trip after another:
+    at 100 streaming replies (2,500 events/s) they queued behind each other, and each
+    cost a pool checkout, a write and a read of its own. Here a publish joins the
+    outbox and waits for its batch: while one batch is on the wire, the next one
+    gathers, so a busy process sends many events per round trip and an idle one sends
+    each at once. Order is kept (one sender per shard, batches in arrival order, a
+    pipeline runs its commands in order); a failed batch fails each of its publishes
+    with the error, as a failed PUBLISH did (conversations.events.publish reports it
+    and subscribers repair the gap).
+    """
+
+    def __init__(self, host, channel_layer):
+        super().__init__(host, channel_layer)
+        self._outbox: list[tuple[str, bytes, asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
+
+    async def publish(self, channel, message):
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((channel, message, future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_outbox())
+        await future
+
+    async def _send_outbox(self) -> None:
+        batch: list = []
+        try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                try:
+                    async with self._lock:
+                        self._ensure_redis()
+                        async with self._redis.pipeline(transaction=False) as pipe:
+                            for channel, message, _ in batch:
+                                pipe.publish(channel, message)
+                            await pipe.execute()
+                except Exception as exc:
+                    _settle(batch, exc)
+                else:
+                    _settle(batch, None)
+                batch = []
+        except BaseException:  # cancelled (the loop is closing): nobody waits forever
+            _settle(batch + self._outbox, ConnectionError("channel layer closed"))
+            self._outbox = []
+            raise
+        finally:
+            self._sender = None
+
+
+def _settle(batch: list, error: BaseException | None) -> None:
+    for *_, future in batch:
+        if not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)

@@ -3,7 +3,11 @@ channels-redis' pub/sub layer: pin them (channels 4.3.2, channels-redis 4.3.0)."
 
 from channels.layers import InMemoryChannelLayer
 from channels_redis import utils
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+)
 
 from tests.overrides.upstream import changed
 
@@ -38,6 +42,18 @@ PINNED = {
     "RedisPubSubLoopLayer.group_add": (RedisPubSubLoopLayer.group_add, "09e5aeb8954a88f2"),
     "RedisPubSubLoopLayer.receive": (RedisPubSubLoopLayer.receive, "2d3fa7938ba6e0a6"),
     "RedisPubSubLoopLayer._get_shard": (RedisPubSubLoopLayer._get_shard, "9c655ee12ccbc91e"),
+    # _BatchingShard: replaces publish (one PUBLISH per round trip, under the lock); uses
+    # the shard's `host`, `_lock`, `_redis` and `_ensure_redis`, which flush() resets.
+    "RedisSingleShardConnection.__init__": (
+        RedisSingleShardConnection.__init__,
+        "9c8f408acb4c2d7b",
+    ),
+    "RedisSingleShardConnection.publish": (RedisSingleShardConnection.publish, "5a18093dbcb440f5"),
+    "RedisSingleShardConnection._ensure_redis": (
+        RedisSingleShardConnection._ensure_redis,
+        "ba228d3cee7116dc",
+    ),
+    "RedisSingleShardConnection.flush": (RedisSingleShardConnection.flush, "d122fe3f4578cb1c"),
 }
 
 
