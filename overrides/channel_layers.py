@@ -161,7 +161,8 @@ class _BatchingShard(RedisSingleShardConnection):
     each at once. Order is kept (one sender per shard, batches in arrival order, a
     pipeline runs its commands in order); a failed batch fails each of its publishes
     with the error, as a failed PUBLISH did (conversations.events.publish reports it
-    and subscribers repair the gap).
+    and subscribers repair the gap), and a sender cancelled with publishes queued fails
+    them rather than leaving them waiting.
     """
 
     def __init__(self, host, channel_layer):
@@ -172,39 +173,58 @@ class _BatchingShard(RedisSingleShardConnection):
     async def publish(self, channel, message):
         future = asyncio.get_running_loop().create_future()
         self._outbox.append((channel, message, future))
-        if self._sender is None:
+        if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_outbox())
+            self._sender.add_done_callback(self._sender_done)
         await future
 
     async def _send_outbox(self) -> None:
-        batch: list = []
-        try:
-            while self._outbox:
-                batch, self._outbox = self._outbox, []
-                try:
-                    async with self._lock:
-                        self._ensure_redis()
-                        async with self._redis.pipeline(transaction=False) as pipe:
-                            for channel, message, _ in batch:
-                                pipe.publish(channel, message)
-                            await pipe.execute()
-                except Exception as exc:
-                    _settle(batch, exc)
-                else:
-                    _settle(batch, None)
-                batch = []
-        except BaseException:  # cancelled (the loop is closing): nobody waits forever
-            _settle(batch + self._outbox, ConnectionError("channel layer closed"))
-            self._outbox = []
-            raise
-        finally:
-            self._sender = None
-
-
-def _settle(batch: list, error: BaseException | None) -> None:
-    for *_, future in batch:
-        if not future.done():
-            if error is None:
-                future.set_result(None)
+        while self._outbox:
+            batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
+            try:
+                async with self._lock:
+                    self._ensure_redis()
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for channel, message, _ in batch:
+                            pipe.publish(channel, message)
+                        # Each PUBLISH's own answer: one refused (an ACL, say) fails
+                        # only its own publish, as it did upstream.
+                        results = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                _settle(batch, [_closed() for _ in batch])
+                raise
+            except Exception as exc:
+                _settle(batch, [exc] * len(batch))
             else:
-                future.set_exception(error)
+                _settle(batch, results)
+
+    def _sender_done(self, task: asyncio.Task) -> None:
+        # Runs however the sender ended, even cancelled before its first step (its body
+        # never ran). A newer sender owns whatever is queued; otherwise nobody will send
+        # it, so it fails instead of waiting forever.
+        if self._sender is not task:
+            return
+        self._sender = None
+        left, self._outbox = self._outbox, []
+        _settle(left, [_closed() for _ in left])
+
+
+# At most this many publishes per pipeline: after a stall, the backlog goes out in
+# pipelines of a bounded size.
+MAX_BATCH = 1000
+
+
+def _closed() -> ConnectionError:
+    return ConnectionError("channel layer closed")
+
+
+def _settle(batch: list, results: list) -> None:
+    for (*_, future), result in zip(batch, results, strict=True):
+        # A future of a loop already closed (the sender collected after its loop) is
+        # left alone: setting it would schedule its callbacks on that closed loop.
+        if future.done() or future.get_loop().is_closed():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(None)

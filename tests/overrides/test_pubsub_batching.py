@@ -105,3 +105,33 @@ async def test_an_unreachable_redis_fails_each_publish_of_the_batch_and_nothing_
     with pytest.raises(RedisConnectionError):
         await asyncio.wait_for(layer.group_send("chat", {"type": "event"}), 30)
     await layer.flush()
+
+
+async def test_a_sender_cancelled_before_it_ran_fails_its_queue_and_the_next_publish_goes_out(
+    layer,
+):
+    channel = await layer.new_channel()
+    shard = layer._get_layer()._get_shard(channel)
+    queued = asyncio.create_task(layer.send(channel, {"type": "event", "n": 0}))
+    await asyncio.sleep(0)  # queued, and its sender created but not yet run
+    shard._sender.cancel()
+    with pytest.raises(ConnectionError, match="channel layer closed"):
+        await asyncio.wait_for(queued, 10)
+    await asyncio.wait_for(layer.send(channel, {"type": "event", "n": 1}), 10)
+    assert await receive_all(layer, channel, 1) == [{"type": "event", "n": 1}]
+
+
+async def test_a_sender_cancelled_mid_batch_fails_that_batch_and_what_queued_behind_it(layer):
+    channel = await layer.new_channel()
+    shard = layer._get_layer()._get_shard(channel)
+    await layer.send(channel, {"type": "event", "n": 0})  # connected: the pool is warm
+    assert await receive_all(layer, channel, 1) == [{"type": "event", "n": 0}]
+    async with shard._lock:  # the next sender waits here, its batch taken
+        first = asyncio.create_task(layer.send(channel, {"type": "event", "n": 1}))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(layer.send(channel, {"type": "event", "n": 2}))
+        await asyncio.sleep(0)
+        shard._sender.cancel()
+        results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 10)
+    assert [str(r) for r in results] == ["channel layer closed"] * 2, results
+    assert shard._sender is None and shard._outbox == []
