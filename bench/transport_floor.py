@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +41,8 @@ from bench.common import (
     child_env,
     env_int,
     log,
+    median,
+    percentile,
     pick,
     proc_cpu_seconds,
     track,
@@ -90,13 +91,12 @@ async def _client(url: str, n: int, frames: int, interval: float) -> dict:
             errors.append(f"socket {index}: {type(exc).__name__}: {exc}")
 
     await asyncio.gather(*(one(k) for k in range(n)))
-    gaps.sort()
     return {
         "frames": sum(counts),
         "expected": n * frames,
         "errors": errors[:5],
         "error_count": len(errors),
-        "gap_p99_ms": round(1000 * gaps[int(0.99 * (len(gaps) - 1))], 1) if gaps else None,
+        "gap_p99_ms": round(1000 * percentile(gaps, 99), 1) if gaps else None,
     }
 
 
@@ -114,10 +114,9 @@ def _frames_level(server: Daphne, n: int, seconds: float) -> dict:
             text=True,
         )
     )
-    meter = CpuMeter(daphne=server.pid, client=client.pid)
-    before = proc_cpu_seconds(server.pid)
+    meter = CpuMeter(daphne=server.pid)  # the client has exited by the reading: in `others`
     out, _ = client.communicate(timeout=seconds * 4 + 60)
-    used = proc_cpu_seconds(server.pid) - before
+    used = proc_cpu_seconds(server.pid) - meter.start["daphne"]
     result = json.loads(out.strip().splitlines()[-1])
     result.update(meter.read())
     result["us_per_frame"] = round(used * 1e6 / max(result["frames"], 1), 1)
@@ -138,7 +137,7 @@ def _chunk_cost(rounds: int) -> float:
         ]
     finally:
         upstream.stop()
-    return statistics.median(values)
+    return median(values)
 
 
 def floor_cores(n: int, us_per_chunk: float, us_per_frame: float) -> dict:
@@ -172,10 +171,9 @@ def run() -> dict:
     frames = {}
     for n, results in per_level.items():
         frames[n] = {
-            "us_per_frame": statistics.median(r["us_per_frame"] for r in results),
-            "daphne_cores": statistics.median(r["daphne"] for r in results),
-            "client_cores": statistics.median(r.get("client", 0) for r in results),
-            "gap_p99_ms": statistics.median(r["gap_p99_ms"] or 0 for r in results),
+            "us_per_frame": median(r["us_per_frame"] for r in results),
+            "daphne_cores": median(r["daphne"] for r in results),
+            "gap_p99_ms": median(r["gap_p99_ms"] or 0 for r in results),
             "all_frames_in_order": all(
                 r["frames"] == r["expected"] and not r["error_count"] for r in results
             ),

@@ -2,7 +2,6 @@
 batches (one pipeline per batch), over a real Redis."""
 
 import asyncio
-import socket
 import uuid
 
 import pytest
@@ -10,7 +9,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from overrides.channel_layers import PubSubChannelLayer, _BatchingShard
-from tests.support import E2E_REDIS_URL, require_redis
+from tests.support import E2E_REDIS_URL, free_port, require_redis
 
 
 @pytest.fixture
@@ -80,14 +79,8 @@ async def test_a_cancelled_publisher_leaves_the_others_their_messages(layer):
     assert [m["n"] for m in received] == [0, 1, 2]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_an_unreachable_redis_fails_each_publish_of_the_batch_and_nothing_hangs():
-    layer = PubSubChannelLayer(hosts=[f"redis://127.0.0.1:{_closed_port()}/0"])
+    layer = PubSubChannelLayer(hosts=[f"redis://127.0.0.1:{free_port()}/0"])
     loop_layer = layer._get_layer()
     shard = loop_layer._shards[0]
     assert isinstance(shard, _BatchingShard)
